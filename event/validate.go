@@ -1,0 +1,87 @@
+package event
+
+import (
+	"math"
+	"strings"
+)
+
+// FieldError says what is wrong with one field of an event.
+type FieldError struct {
+	Field string // JSON key, e.g. "timestamp" or "parse_data"
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// ValidationError lists every problem found in one event.
+type ValidationError []*FieldError
+
+func (e ValidationError) Error() string {
+	parts := make([]string, len(e))
+	for i, fe := range e {
+		parts[i] = fe.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Validate checks what every broker and Rasa's own event classes rely on:
+// an "event" string, a numeric, finite "timestamp", an object or null
+// "metadata", and the JSON types of the fields Rasa reads for known event
+// types. Unknown types and unknown fields are fine. It returns a
+// ValidationError or nil.
+func (e Event) Validate() error {
+	var errs ValidationError
+	add := func(field, msg string) { errs = append(errs, &FieldError{Field: field, Msg: msg}) }
+
+	t, ok := e.body.Get("event")
+	switch {
+	case !ok:
+		add("event", "is missing")
+	case t.kind != String:
+		add("event", "must be a string, got "+t.kind.String())
+	case t.s == "":
+		add("event", "must not be empty")
+	}
+	ts, ok := e.body.Get("timestamp")
+	switch {
+	case !ok:
+		add("timestamp", "is missing")
+	case ts.kind != Number:
+		add("timestamp", "must be a number (Unix seconds), got "+ts.kind.String())
+	default:
+		if f, _ := ts.Float(); math.IsInf(f, 0) {
+			add("timestamp", "must be a finite number of seconds, got "+ts.s)
+		}
+	}
+	if md, ok := e.body.Get("metadata"); ok && md.kind != Object && md.kind != Null {
+		add("metadata", "must be an object, got "+md.kind.String())
+	}
+	for _, spec := range typeSpecs[t.Str()] {
+		v, ok := e.body.Get(spec.name)
+		switch {
+		case !ok && spec.required:
+			add(spec.name, "is missing (required for "+t.s+" events)")
+		case ok && !spec.kinds.has(v.kind):
+			add(spec.name, "must be "+spec.kinds.String()+" in a "+t.s+" event, got "+v.kind.String())
+		}
+	}
+	if errs == nil {
+		return nil
+	}
+	return errs
+}
+
+// ValidateForPublish is Validate plus a non-empty SenderID, which every
+// published event carries.
+func (e Event) ValidateForPublish() error {
+	err := e.Validate()
+	if e.SenderID != "" {
+		return err
+	}
+	var errs ValidationError
+	errs = append(errs, &FieldError{Field: "sender_id", Msg: "is missing (every published event needs its conversation id)"})
+	if ve, ok := err.(ValidationError); ok {
+		errs = append(errs, ve...)
+	}
+	return errs
+}
