@@ -132,3 +132,23 @@ func TestWith(t *testing.T) {
 		t.Fatalf("original changed: %s", got)
 	}
 }
+
+func TestExportedPutsSenderLast(t *testing.T) {
+	ev, err := Parse([]byte(`{"sender_id":"a","event":"bot","timestamp":5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := ev.Exported()
+	want := `{"event": "bot", "timestamp": 5, "sender_id": "a"}`
+	if got := string(exp.RasaJSON()); got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+	// Read back from its bytes (the spool), it keeps the export layout.
+	back, err := FromRasa("x", exp.RasaJSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(back.AppendJSON(nil, FormatCompact)); got != `{"event":"bot","timestamp":5,"sender_id":"a"}` {
+		t.Fatalf("compact of re-read export: %s", got)
+	}
+}

@@ -26,7 +26,10 @@ type Event struct {
 	Headers map[string]string
 
 	body Value
-	rasa []byte // the Rasa bytes for rasaSender, when already known
+	// senderLast puts sender_id after the body, as `rasa export` does
+	// (event["sender_id"] = id on the event's dict).
+	senderLast bool
+	rasa       []byte // the Rasa bytes for rasaSender, when already known
 	// rasaSender is the SenderID the cached bytes were made with.
 	rasaSender string
 }
@@ -65,13 +68,31 @@ func FromValue(v Value) (Event, error) {
 // the spool and the SQL broker store). The bytes are kept, so publishing it
 // again does not re-encode.
 func FromRasa(id string, data []byte) (Event, error) {
-	ev, err := Parse(data)
+	v, err := ParseValue(data)
+	if err != nil {
+		return Event{}, err
+	}
+	ev, err := FromValue(v)
 	if err != nil {
 		return Event{}, err
 	}
 	ev.ID = id
 	ev.rasa, ev.rasaSender = data, ev.SenderID
+	// rasa export appends sender_id instead of putting it first.
+	if n := len(v.obj); n > 1 && v.obj[n-1].Key == "sender_id" {
+		ev.senderLast = true
+	}
 	return ev, nil
+}
+
+// Exported returns e as `rasa export` publishes it: sender_id after the
+// other keys instead of first.
+func (e Event) Exported() Event {
+	if !e.senderLast {
+		e.senderLast = true
+		e.rasa, e.rasaSender = nil, ""
+	}
+	return e
 }
 
 // New makes an event for senderID from a body object, which should not
@@ -123,8 +144,14 @@ func (e Event) With(key string, val Value) Event {
 // body.
 func (e Event) Value() Value {
 	ms := make([]Member, 0, len(e.body.obj)+1)
-	ms = append(ms, Member{Key: "sender_id", Value: StringValue(e.SenderID)})
+	sender := Member{Key: "sender_id", Value: StringValue(e.SenderID)}
+	if !e.senderLast {
+		ms = append(ms, sender)
+	}
 	ms = append(ms, e.body.obj...)
+	if e.senderLast {
+		ms = append(ms, sender)
+	}
 	return Value{kind: Object, obj: ms}
 }
 
@@ -133,6 +160,9 @@ func (e Event) Value() Value {
 func (e Event) AppendJSON(dst []byte, f Format) []byte {
 	if f == FormatRasa && e.rasa != nil && e.rasaSender == e.SenderID {
 		return append(dst, e.rasa...)
+	}
+	if e.senderLast {
+		return e.Value().AppendJSON(dst, f)
 	}
 	dst = append(dst, '{')
 	dst = appendMember(dst, "sender_id", StringValue(e.SenderID), f)

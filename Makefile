@@ -1,0 +1,33 @@
+# parley's build and test entry points. `make test` needs nothing but Go;
+# `make integration` needs the services from scripts/services.sh.
+GO ?= go
+PKGS ?= ./...
+
+.PHONY: test vet integration services bench fuzz build
+
+build:
+	$(GO) build -o bin/parley ./cmd/parley
+
+vet:
+	$(GO) vet $(PKGS)
+	@fmt=$$(gofmt -l . | grep -v '^vendor/'); if [ -n "$$fmt" ]; then echo "gofmt needed: $$fmt"; exit 1; fi
+
+# Unit tests, race detector on. Integration tests skip themselves unless the
+# services' env vars are set.
+test: vet
+	$(GO) test -race -count=1 $(PKGS)
+
+# Every test against the real services, which must be up:
+#   eval "$$(scripts/services.sh up)" && make integration
+integration:
+	PARLEY_REQUIRE_SERVICES=1 $(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+services:
+	@scripts/services.sh up
+
+fuzz:
+	$(GO) test ./event -run '^$$' -fuzz FuzzParse -fuzztime 30s
+	$(GO) test ./config -run '^$$' -fuzz FuzzParse -fuzztime 30s
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./event ./broker/...

@@ -1,0 +1,11 @@
+package brokertest
+
+import "testing"
+
+// The suite checks itself on the simplest correct broker.
+func TestRecorderConformance(t *testing.T) {
+	Run(t, Harness{
+		Features: Features{GlobalOrder: true, EventIDs: true, SenderKey: true},
+		Open:     func(t *testing.T) Destination { return NewRecorder().Destination() },
+	})
+}

@@ -1,0 +1,49 @@
+package sql
+
+import (
+	"regexp"
+
+	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/event"
+	"github.com/parleyhq/parley/internal/sqldb"
+)
+
+// Config is the sql broker's endpoints.yml section.
+type Config struct {
+	// DB holds Rasa's keys: dialect (sqlite, default; postgresql), url or
+	// host, port, db (default events.db), username, password, query.
+	DB sqldb.Options
+	// Table is the table written (parley key table, default events, Rasa's
+	// name).
+	Table string
+	// Format is the JSON written in data (parley key format: rasa, default,
+	// or compact).
+	Format event.Format
+	// MaxBatch caps the events committed in one transaction (parley key
+	// max_batch, default 5000).
+	MaxBatch int
+}
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// ParseConfig decodes and validates a section.
+func ParseConfig(sec *config.Section) (Config, error) {
+	c := Config{
+		DB:       sqldb.FromSection(sec, "events.db"),
+		Table:    sec.String("table", "events"),
+		MaxBatch: sec.Int("max_batch", 5000),
+	}
+	if f, ok := event.ParseFormat(sec.String("format", "rasa")); ok {
+		c.Format = f
+	} else {
+		sec.Errorf("format", "must be rasa or compact")
+	}
+	if !identifier.MatchString(c.Table) {
+		sec.Errorf("table", "%q is not a plain SQL table name", c.Table)
+	}
+	if c.MaxBatch < 1 {
+		sec.Errorf("max_batch", "must be at least 1")
+	}
+	sec.WarnUnused("sql")
+	return c, sec.Err()
+}
