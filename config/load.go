@@ -165,7 +165,13 @@ func yamlError(file string, err error) error {
 	msg := err.Error()
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		return &Error{File: file, Line: line, Msg: "YAML syntax error: " + m[2]}
+		text := "YAML syntax error: " + m[2]
+		if strings.HasPrefix(m[2], "did not find expected") {
+			// The YAML parser reports where the enclosing block starts, not
+			// the offending line below it.
+			text += " (in the block starting on this line: check the indentation and quoting of the lines below)"
+		}
+		return &Error{File: file, Line: line, Msg: text}
 	}
 	return &Error{File: file, Msg: "YAML syntax error: " + msg}
 }
