@@ -184,8 +184,8 @@ func appendPyFloat(dst []byte, f float64) []byte {
 		e++
 	}
 	exp, _ := strconv.Atoi(string(s[e+1:]))
-	var digits []byte
-	digits = append(digits, s[0])
+	var dbuf [24]byte
+	digits := append(dbuf[:0], s[0])
 	if e > 1 {
 		digits = append(digits, s[2:e]...)
 	}

@@ -59,7 +59,11 @@ func FromValue(v Value) (Event, error) {
 			return Event{}, &FieldError{Field: "sender_id", Msg: "must be a string, got " + s.kind.String()}
 		}
 		ev.SenderID = s.s
-		ev.body = v.Without("sender_id")
+		if v.obj[0].Key == "sender_id" {
+			ev.body = Value{kind: Object, obj: v.obj[1:]} // the usual layout: no copy
+		} else {
+			ev.body = v.Without("sender_id")
+		}
 	}
 	return ev, nil
 }

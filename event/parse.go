@@ -3,7 +3,9 @@ package event
 import (
 	"fmt"
 	"strconv"
+	"sync"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // MaxDepth bounds the nesting of arrays and objects, as Python's recursion
@@ -28,7 +30,9 @@ func (e *SyntaxError) Error() string {
 // accepts, except NaN, Infinity and numbers that overflow a float64, which
 // are not JSON and which Rasa would republish as invalid JSON.
 func ParseValue(data []byte) (Value, error) {
-	p := parser{data: data}
+	p := parsers.Get().(*parser)
+	defer p.release()
+	p.data, p.pos, p.depth = data, 0, 0
 	p.skipSpace()
 	v, err := p.value()
 	if err != nil {
@@ -41,10 +45,28 @@ func ParseValue(data []byte) (Value, error) {
 	return v, nil
 }
 
+// parsers recycles parsers for their scratch stacks.
+var parsers = sync.Pool{New: func() any { return new(parser) }}
+
+func (p *parser) release() {
+	if cap(p.members) > 4096 || cap(p.elems) > 4096 {
+		return // a huge document's stacks are not worth keeping
+	}
+	clear(p.members[:cap(p.members)])
+	clear(p.elems[:cap(p.elems)])
+	p.members, p.elems, p.data = p.members[:0], p.elems[:0], nil
+	parsers.Put(p)
+}
+
 type parser struct {
 	data  []byte
 	pos   int
 	depth int
+	// Members and elements being parsed, shared by all nesting levels; each
+	// finished container copies its part out into an exactly sized slice,
+	// so a container costs one allocation instead of a growing append.
+	members []Member
+	elems   []Value
 }
 
 func (p *parser) errorf(format string, args ...any) error {
@@ -124,17 +146,17 @@ func (p *parser) object() (Value, error) {
 		return Value{}, err
 	}
 	defer func() { p.depth-- }()
-	var ms []Member
-	var index map[string]int // built only for large objects, against quadratic duplicate checks
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
 		p.pos++
 		return Value{kind: Object, obj: []Member{}}, nil
 	}
+	base := len(p.members)
+	var index map[string]int // built only for large objects, against quadratic duplicate checks
 	for {
 		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
 			return Value{}, p.errorf("unexpected %s, expecting a key string", p.describe())
 		}
-		key, err := p.str()
+		key, err := p.key()
 		if err != nil {
 			return Value{}, err
 		}
@@ -148,7 +170,7 @@ func (p *parser) object() (Value, error) {
 		if err != nil {
 			return Value{}, err
 		}
-		ms, index = addMember(ms, index, key, val)
+		index = p.addMember(base, index, key, val)
 		p.skipSpace()
 		if p.pos >= len(p.data) {
 			return Value{}, p.errorf("unexpected end of input in object")
@@ -159,6 +181,10 @@ func (p *parser) object() (Value, error) {
 			p.skipSpace()
 		case '}':
 			p.pos++
+			ms := make([]Member, len(p.members)-base)
+			copy(ms, p.members[base:])
+			clear(p.members[base:]) // drop references for the GC
+			p.members = p.members[:base]
 			return Value{kind: Object, obj: ms}, nil
 		default:
 			return Value{}, p.errorf("unexpected %s, expecting ',' or '}'", p.describe())
@@ -166,9 +192,11 @@ func (p *parser) object() (Value, error) {
 	}
 }
 
-// addMember appends key, or overwrites its value in place if it repeats,
-// which is what a Python dict does with duplicate JSON keys.
-func addMember(ms []Member, index map[string]int, key string, val Value) ([]Member, map[string]int) {
+// addMember appends key to the object being parsed (from base), or
+// overwrites its value in place if it repeats, which is what a Python dict
+// does with duplicate JSON keys.
+func (p *parser) addMember(base int, index map[string]int, key string, val Value) map[string]int {
+	ms := p.members[base:]
 	if index == nil && len(ms) >= 16 {
 		index = make(map[string]int, 2*len(ms))
 		for i, m := range ms {
@@ -178,12 +206,19 @@ func addMember(ms []Member, index map[string]int, key string, val Value) ([]Memb
 	if index != nil {
 		if i, ok := index[key]; ok {
 			ms[i].Value = val
-			return ms, index
+			return index
 		}
 		index[key] = len(ms)
-		return append(ms, Member{Key: key, Value: val}), index
+	} else {
+		for i := range ms {
+			if ms[i].Key == key {
+				ms[i].Value = val
+				return nil
+			}
+		}
 	}
-	return setMember(ms, key, val), nil
+	p.members = append(p.members, Member{Key: key, Value: val})
+	return index
 }
 
 func (p *parser) array() (Value, error) {
@@ -191,17 +226,17 @@ func (p *parser) array() (Value, error) {
 		return Value{}, err
 	}
 	defer func() { p.depth-- }()
-	arr := []Value{}
 	if p.pos < len(p.data) && p.data[p.pos] == ']' {
 		p.pos++
-		return Value{kind: Array, arr: arr}, nil
+		return Value{kind: Array, arr: []Value{}}, nil
 	}
+	base := len(p.elems)
 	for {
 		v, err := p.value()
 		if err != nil {
 			return Value{}, err
 		}
-		arr = append(arr, v)
+		p.elems = append(p.elems, v)
 		p.skipSpace()
 		if p.pos >= len(p.data) {
 			return Value{}, p.errorf("unexpected end of input in array")
@@ -212,11 +247,44 @@ func (p *parser) array() (Value, error) {
 			p.skipSpace()
 		case ']':
 			p.pos++
+			arr := make([]Value, len(p.elems)-base)
+			copy(arr, p.elems[base:])
+			clear(p.elems[base:])
+			p.elems = p.elems[:base]
 			return Value{kind: Array, arr: arr}, nil
 		default:
 			return Value{}, p.errorf("unexpected %s, expecting ',' or ']'", p.describe())
 		}
 	}
+}
+
+// commonKeys are the keys of Rasa events, returned without allocating.
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"sender_id", "event", "timestamp", "metadata", "text", "parse_data", "intent", "name",
+		"confidence", "entities", "message_id", "input_channel", "intent_ranking", "policy", "action_text",
+		"hide_rule_turn", "data", "value", "entity", "start", "end", "extractor", "confidence_entity",
+		"model_id", "assistant_id", "is_interrupted", "use_text_for_featurization", "date_time",
+		"kill_on_user_msg", "response_selector", "buttons", "title", "payload", "elements", "quick_replies",
+		"attachment", "image", "custom", "utter_action", "id", "role", "group", "processors"} {
+		m[k] = k
+	}
+	return m
+}()
+
+// key scans an object key, reusing the string of a common key.
+func (p *parser) key() (string, error) {
+	end := p.pos + 1
+	for end < len(p.data) && p.data[end] != '"' && p.data[end] != '\\' && p.data[end] >= 0x20 && p.data[end] < 0x80 {
+		end++
+	}
+	if end < len(p.data) && p.data[end] == '"' {
+		if k, ok := commonKeys[string(p.data[p.pos+1:end])]; ok {
+			p.pos = end + 1
+			return k, nil
+		}
+	}
+	return p.str()
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
@@ -267,7 +335,8 @@ func (p *parser) number() (Value, error) {
 		}
 		return Value{kind: Number, s: string(lit)}, nil
 	}
-	f, err := strconv.ParseFloat(string(lit), 64)
+	f, err := strconv.ParseFloat(unsafe.String(&lit[0], len(lit)), 64) // not retained
+
 	if err != nil {
 		return Value{}, &SyntaxError{Offset: start, Msg: fmt.Sprintf("number %s is out of the range of a float64", lit)}
 	}
