@@ -42,7 +42,9 @@ func newLoad(url, run string, total int) *load {
 
 // when registers fn to run (in its own goroutine, awaited by run) when at
 // events have been accepted.
-func (l *load) when(at int, fn func()) { l.onCross = append(l.onCross, crossing{at: int64(at), fn: fn}) }
+func (l *load) when(at int, fn func()) {
+	l.onCross = append(l.onCross, crossing{at: int64(at), fn: fn})
+}
 
 func (l *load) body(seqs []int) []byte {
 	var b bytes.Buffer
