@@ -1,0 +1,192 @@
+package kafka
+
+import (
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/parleyhq/parley/broker"
+	"github.com/parleyhq/parley/event"
+)
+
+// Record headers.
+const (
+	// HeaderRasaEnvironment carries $RASA_ENVIRONMENT, as Rasa sends it on
+	// every record.
+	HeaderRasaEnvironment = "RASA_ENVIRONMENT"
+	// RasaEnvironmentNotSet is the header's value when the variable is
+	// unset (Rasa's default). When it is set to the empty string there is
+	// no header, as with Rasa.
+	RasaEnvironmentNotSet = "RASA_ENVIRONMENT_NOT_SET"
+	// HeaderEventID carries parley's event ID, for consumers that drop the
+	// duplicates at-least-once delivery can make.
+	HeaderEventID = "parley-event-id"
+)
+
+// batchOverhead bounds what a record batch of one record adds to the
+// record's key, value and headers (61 bytes of batch header, the record's
+// varints and attributes), for the size check before producing.
+const batchOverhead = 61 + 32
+
+// rasaEnvironment returns the RASA_ENVIRONMENT header value and whether
+// the header is sent, reading the environment as Rasa does (once, at
+// start).
+func rasaEnvironment() (string, bool) {
+	v, ok := os.LookupEnv("RASA_ENVIRONMENT")
+	if !ok {
+		return RasaEnvironmentNotSet, true
+	}
+	return v, v != ""
+}
+
+// recordBuilder turns events into records. It is immutable after Open.
+type recordBuilder struct {
+	topic         string
+	format        event.Format
+	keyBySender   bool
+	convertIntent bool
+	env           []byte // RASA_ENVIRONMENT value, nil when no header
+	maxBytes      int
+}
+
+// build makes one record per event. Values, keys and header values share
+// one allocation, which lives until the last record is acknowledged. An
+// event too large for a record batch fails the whole call, before anything
+// is produced, with a permanent error naming it.
+func (rb *recordBuilder) build(evs []event.Event) ([]kgo.Record, error) {
+	recs := make([]kgo.Record, len(evs))
+	nh := 0
+	for i := range evs {
+		if rb.env != nil {
+			nh++
+		}
+		if evs[i].ID != "" {
+			nh++
+		}
+		nh += len(evs[i].Headers)
+	}
+	hdrs := make([]kgo.RecordHeader, 0, nh)
+
+	// Encode everything first, remembering offsets: the arena may move
+	// while it grows, so slices into it are taken at the end.
+	type span struct{ start, end int }
+	type offsets struct {
+		value, key span
+		hdrVals    []span
+	}
+	offs := make([]offsets, len(evs))
+	arena := make([]byte, 0, 320*len(evs)+64)
+	var keys []string
+	for i := range evs {
+		ev := evs[i]
+		if rb.convertIntent {
+			ev = convertIntentID(ev)
+		}
+		o := &offs[i]
+		o.value.start = len(arena)
+		arena = ev.AppendJSON(arena, rb.format)
+		o.value.end = len(arena)
+		if rb.keyBySender {
+			o.key.start = len(arena)
+			arena = append(arena, ev.SenderID...)
+			o.key.end = len(arena)
+		}
+		hstart := len(hdrs)
+		if rb.env != nil {
+			hdrs = append(hdrs, kgo.RecordHeader{Key: HeaderRasaEnvironment, Value: rb.env})
+		}
+		if ev.ID != "" {
+			hdrs = append(hdrs, kgo.RecordHeader{Key: HeaderEventID})
+			o.hdrVals = append(o.hdrVals, span{len(arena), len(arena) + len(ev.ID)})
+			arena = append(arena, ev.ID...)
+		}
+		if len(ev.Headers) > 0 {
+			// Sorted, so that the same event always makes the same bytes.
+			keys = keys[:0]
+			for k := range ev.Headers {
+				if k != HeaderRasaEnvironment && k != HeaderEventID {
+					keys = append(keys, k)
+				}
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				hdrs = append(hdrs, kgo.RecordHeader{Key: k})
+				o.hdrVals = append(o.hdrVals, span{len(arena), len(arena) + len(ev.Headers[k])})
+				arena = append(arena, ev.Headers[k]...)
+			}
+		}
+		recs[i].Topic = rb.topic
+		recs[i].Headers = hdrs[hstart:len(hdrs):len(hdrs)]
+	}
+	for i := range recs {
+		o, r := &offs[i], &recs[i]
+		r.Value = arena[o.value.start:o.value.end:o.value.end]
+		if rb.keyBySender {
+			// Non-nil even for an empty sender, as Rasa's b"" key.
+			r.Key = arena[o.key.start:o.key.end:o.key.end]
+		}
+		size := len(r.Value) + len(r.Key) + batchOverhead
+		j := 0
+		for h := range r.Headers {
+			if r.Headers[h].Value == nil {
+				s := o.hdrVals[j]
+				r.Headers[h].Value = arena[s.start:s.end:s.end]
+				j++
+			}
+			size += len(r.Headers[h].Key) + len(r.Headers[h].Value) + 10
+		}
+		if size > rb.maxBytes {
+			return nil, broker.Permanent(fmt.Errorf("kafka: event %d (id %q, sender %q) makes a %d-byte record, more than max_message_bytes (%d): %w",
+				i, evs[i].ID, evs[i].SenderID, size, rb.maxBytes, ErrTooLarge))
+		}
+	}
+	return recs, nil
+}
+
+// convertIntentID returns ev with parse_data.intent.id as a string when ev
+// is a user event, as Rasa 2's convert_intent_id_to_string did with
+// Python's str(): 123 becomes "123", 1.5e+18 becomes "1.5e+18", true
+// "True", null "None". Other events, and ids that are already strings,
+// are returned unchanged.
+func convertIntentID(ev event.Event) event.Event {
+	if ev.Type() != event.TypeUser {
+		return ev
+	}
+	pd, ok := ev.Get("parse_data")
+	if !ok || pd.Kind() != event.Object {
+		return ev
+	}
+	intent, ok := pd.Get("intent")
+	if !ok || intent.Kind() != event.Object {
+		return ev
+	}
+	id, ok := intent.Get("id")
+	if !ok {
+		return ev
+	}
+	var s string
+	switch id.Kind() {
+	case event.Number:
+		s = id.NumberText()
+		switch s { // json.dumps spells these unlike str()
+		case "NaN":
+			s = "nan"
+		case "Infinity":
+			s = "inf"
+		case "-Infinity":
+			s = "-inf"
+		}
+	case event.Bool:
+		s = "False"
+		if id.Bool() {
+			s = "True"
+		}
+	case event.Null:
+		s = "None"
+	default: // already a string; str() of a list or dict is left alone
+		return ev
+	}
+	return ev.With("parse_data", pd.With("intent", intent.With("id", event.StringValue(s))))
+}
