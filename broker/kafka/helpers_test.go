@@ -149,7 +149,7 @@ func messages(recs []*kgo.Record) []brokertest.Message {
 // options to reach it (security), shared by the broker under test's Config
 // and the plain franz-go clients that check its work.
 type target struct {
-	cfg  Config   // Seeds and security fields set
+	cfg  Config    // Seeds and security fields set
 	opts []kgo.Opt // the same for a plain client
 }
 

@@ -242,6 +242,7 @@ func testWrongPassword(t *testing.T, tg target) {
 	if !errors.Is(err, ErrAuthentication) {
 		t.Fatalf("Open = %v, want ErrAuthentication", err)
 	}
+	t.Logf("wrong password: %v", err)
 	for _, want := range []string{"authentication failed", c.SASLUsername, "sasl_password"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
