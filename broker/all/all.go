@@ -6,6 +6,7 @@ package all
 
 import (
 	_ "github.com/parleyhq/parley/broker/file"     // type file
+	_ "github.com/parleyhq/parley/broker/kafka"    // type kafka
 	_ "github.com/parleyhq/parley/broker/rabbitmq" // types pika, rabbitmq
 	_ "github.com/parleyhq/parley/broker/sql"      // type sql
 )
