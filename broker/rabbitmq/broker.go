@@ -491,7 +491,11 @@ func (b *Broker) reconnect(attempt *int) *session {
 			b.lastErr = err
 			waiting := len(b.backlog)
 			b.mu.Unlock()
-			b.log.Warn("rabbitmq: reconnect failed", "url", b.cfg.String(), "attempt", *attempt, "backlog", waiting, "err", err)
+			level := slog.LevelDebug
+			if *attempt == 1 || *attempt%10 == 0 {
+				level = slog.LevelWarn // an outage is not worth a line per attempt
+			}
+			b.log.Log(b.ctx, level, "rabbitmq: reconnect failed", "url", b.cfg.String(), "attempt", *attempt, "backlog", waiting, "err", err)
 			continue
 		}
 		n := b.install(s)

@@ -167,26 +167,29 @@ func (b *Broker) declareTopology(conn *amqp.Connection) error {
 	// exists with other properties (which closes the channel), it checks
 	// on a new channel that the entity exists and carries on.
 	ensure := func(what string, declare, passive func(*amqp.Channel) error) error {
-		err := declare(ch)
-		if err == nil || !isCode(err, amqp.PreconditionFailed) {
-			if err != nil {
-				return fmt.Errorf("declare %s: %w", what, err)
-			}
+		derr := declare(ch)
+		if derr == nil {
 			return nil
 		}
+		if !isCode(derr, amqp.PreconditionFailed) {
+			return fmt.Errorf("declare %s: %w", what, derr)
+		}
+		var err error
 		if ch, err = conn.Channel(); err != nil {
 			return fmt.Errorf("open channel: %w", err)
 		}
-		if perr := passive(ch); perr != nil {
-			return fmt.Errorf("declare %s: %w", what, perr)
+		if err := passive(ch); err != nil {
+			return fmt.Errorf("declare %s: %w", what, err)
 		}
-		b.warnOnce(what, "rabbitmq: "+what+" exists with other properties than Rasa declares; using it as it is", "detail", err.Error())
+		b.warnOnce(what, "rabbitmq: "+what+" exists with other properties than Rasa declares; using it as it is", "detail", derr.Error())
 		return nil
 	}
 	ex := b.cfg.Exchange
 	// aio-pika's defaults under Rasa: fanout, durable=False, auto_delete=False.
 	err = ensure(fmt.Sprintf("exchange %q", ex),
-		func(ch *amqp.Channel) error { return ch.ExchangeDeclare(ex, amqp.ExchangeFanout, false, false, false, false, nil) },
+		func(ch *amqp.Channel) error {
+			return ch.ExchangeDeclare(ex, amqp.ExchangeFanout, false, false, false, false, nil)
+		},
 		func(ch *amqp.Channel) error {
 			return ch.ExchangeDeclarePassive(ex, amqp.ExchangeFanout, false, false, false, false, nil)
 		})
@@ -196,7 +199,10 @@ func (b *Broker) declareTopology(conn *amqp.Connection) error {
 	for _, q := range b.cfg.Queues {
 		err := ensure(fmt.Sprintf("queue %q", q),
 			func(ch *amqp.Channel) error { _, err := ch.QueueDeclare(q, true, false, false, false, nil); return err },
-			func(ch *amqp.Channel) error { _, err := ch.QueueDeclarePassive(q, true, false, false, false, nil); return err })
+			func(ch *amqp.Channel) error {
+				_, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
+				return err
+			})
 		if err != nil {
 			return err
 		}
