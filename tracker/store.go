@@ -1,0 +1,117 @@
+package tracker
+
+import (
+	"context"
+	"errors"
+	"math"
+
+	"github.com/parleyhq/parley/event"
+)
+
+// Store keeps the events of conversations. Implementations (MemoryStore,
+// SQLStore) pass the conformance suite in tracker/trackertest.
+//
+// Events come back as they were stored: the same JSON body in the same key
+// order, with SenderID set to the conversation id and no ID.
+type Store interface {
+	// Retrieve returns every event of a conversation, all sessions, in the
+	// order they were stored, or nil (and no error) when there are none.
+	Retrieve(ctx context.Context, id string) ([]event.Event, error)
+	// Update reads a conversation's events, calls fn with them and applies
+	// the Change fn returns, as one step: updates of a conversation run one
+	// at a time (fn included), updates of different conversations run in
+	// parallel. If fn fails, nothing is written and Update returns fn's
+	// error unchanged.
+	Update(ctx context.Context, id string, fn UpdateFunc) error
+	// Keys returns the ids of the conversations that have events, sorted.
+	Keys(ctx context.Context) ([]string, error)
+	// Count returns the number of events Scan would visit for q.
+	Count(ctx context.Context, q Query) (int64, error)
+	// Scan calls fn with every event matching q, across conversations, in
+	// timestamp order; events with equal timestamps come in the order they
+	// were stored. It stops at fn's first error and returns it. fn must not
+	// call the store: Scan may hold its only connection.
+	Scan(ctx context.Context, q Query, fn func(event.Event) error) error
+	// Close releases the store. Calls after Close return ErrClosed.
+	Close() error
+}
+
+// UpdateFunc decides what to write given a conversation's current events
+// (nil for a new conversation). It must not modify the slice.
+type UpdateFunc func(current []event.Event) (Change, error)
+
+// Change is what an UpdateFunc writes. The zero Change writes nothing.
+type Change struct {
+	// Replace makes Events the conversation's whole event list (an empty
+	// list deletes the conversation); otherwise Events are appended.
+	Replace bool
+	// Events are written in order. Their SenderID and ID are ignored.
+	Events []event.Event
+}
+
+// Query selects events for Scan and Count. The zero Query selects all.
+type Query struct {
+	// SenderIDs limits the events to these conversations (nil: all).
+	SenderIDs []string
+	// MinTimestamp, if set, drops events with a smaller timestamp
+	// (inclusive bound, as `rasa export --minimum-timestamp`).
+	MinTimestamp *float64
+	// MaxTimestamp, if set, drops events with this timestamp or a larger
+	// one (exclusive bound, as `rasa export --maximum-timestamp`).
+	MaxTimestamp *float64
+}
+
+// match reports whether an event of conversation id at ts is selected.
+func (q Query) match(id string, ts float64, senders map[string]bool) bool {
+	if q.MinTimestamp != nil && !(ts >= *q.MinTimestamp) {
+		return false
+	}
+	if q.MaxTimestamp != nil && !(ts < *q.MaxTimestamp) {
+		return false
+	}
+	return senders == nil || senders[id]
+}
+
+func (q Query) senderSet() map[string]bool {
+	if q.SenderIDs == nil {
+		return nil
+	}
+	m := make(map[string]bool, len(q.SenderIDs))
+	for _, id := range q.SenderIDs {
+		m[id] = true
+	}
+	return m
+}
+
+// Sentinel errors callers branch on.
+var (
+	// ErrClosed is returned by a store after Close.
+	ErrClosed = errors.New("tracker store is closed")
+	// ErrInvalidID is returned for a conversation id the store cannot keep
+	// (empty, or longer than Rasa's VARCHAR(255) column on PostgreSQL).
+	ErrInvalidID = errors.New("invalid conversation id")
+)
+
+// Append appends evs to a conversation.
+func Append(ctx context.Context, s Store, id string, evs ...event.Event) error {
+	return s.Update(ctx, id, func([]event.Event) (Change, error) {
+		return Change{Events: evs}, nil
+	})
+}
+
+// Replace makes evs a conversation's whole event list.
+func Replace(ctx context.Context, s Store, id string, evs []event.Event) error {
+	return s.Update(ctx, id, func([]event.Event) (Change, error) {
+		return Change{Replace: true, Events: evs}, nil
+	})
+}
+
+// eventTimestamp returns an event's timestamp for ordering; events without
+// a numeric one sort first, as NULL does in SQLite.
+func eventTimestamp(ev event.Event) float64 {
+	ts, ok := ev.Timestamp()
+	if !ok {
+		return math.Inf(-1)
+	}
+	return ts
+}
