@@ -1,0 +1,98 @@
+package consumer
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestAppendRecord(t *testing.T) {
+	ts := time.UnixMilli(1700000000123)
+	cases := []struct {
+		name    string
+		rec     Record
+		binary  bool
+		oneLine bool
+		want    string
+	}{
+		{"event", Record{Topic: "t", Partition: 1, Offset: 7, Key: []byte("u1"), Value: []byte(`{"event": "bot", "text": "h\u00e9"}`), Timestamp: ts},
+			false, false, `{"topic":"t","key":"u1","value":{"event": "bot", "text": "h\u00e9"},"partition":1,"offset":7,"timestamp":1700000000123,"headers":{}}`},
+		{"no key, no timestamp, headers", Record{Topic: "t", Value: []byte(`{}`), Headers: []Header{{"RASA_ENVIRONMENT", []byte("prod")}, {"bin", []byte{0xff}}}},
+			false, false, `{"topic":"t","key":null,"value":{},"partition":0,"offset":0,"timestamp":null,"headers":{"RASA_ENVIRONMENT":"prod","bin":"/w=="}}`},
+		{"not JSON", Record{Topic: "t", Key: []byte("a\"b\n"), Value: []byte("plain \x01text")},
+			false, false, `{"topic":"t","key":"a\"b\n","value":"plain \u0001text","partition":0,"offset":0,"timestamp":null,"headers":{}}`},
+		{"binary", Record{Topic: "t", Key: []byte("k"), Value: []byte(`{"a":1}`)},
+			true, false, `{"topic":"t","key":"aw==","value":"eyJhIjoxfQ==","partition":0,"offset":0,"timestamp":null,"headers":{}}`},
+		{"one line", Record{Topic: "t", Value: []byte("{\n  \"a\": \"x y\"\n}")},
+			false, true, `{"topic":"t","key":null,"value":{"a":"x y"},"partition":0,"offset":0,"timestamp":null,"headers":{}}`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := string(appendRecord(nil, &c.rec, c.binary, c.oneLine))
+			if got != c.want {
+				t.Fatalf("\n got %s\nwant %s", got, c.want)
+			}
+			if !json.Valid([]byte(got)) {
+				t.Fatal("not JSON")
+			}
+		})
+	}
+	if got := string(appendRecords(nil, nil, false)); got != "[]" {
+		t.Fatalf("no records: %s", got)
+	}
+}
+
+func TestJournalRewind(t *testing.T) {
+	j := newJournal()
+	// Two partitions interleaved: p0 offsets 10.., p1 offsets 50...
+	for i := range 4 {
+		j.add("t", 0, int64(10+i))
+		j.add("t", 1, int64(50+i))
+	}
+	seeks, found := j.rewind(0, 11) // the client saw p0:11; after it came p1:51, p0:12, p1:52, ...
+	want := []TopicPartitionOffset{{Topic: "t", Partition: 1, Offset: 51}, {Topic: "t", Partition: 0, Offset: 12}}
+	if !found || !slices.Equal(seeks, want) {
+		t.Fatalf("rewind = %v %v, want %v", seeks, found, want)
+	}
+	// The entries after the event are gone; the event itself stays.
+	if seeks, found := j.rewind(0, 11); !found || len(seeks) != 0 {
+		t.Fatalf("second rewind = %v %v", seeks, found)
+	}
+	if _, found := j.rewind(3, 1); found {
+		t.Fatal("found an event never sent")
+	}
+	// The ring forgets the oldest entries.
+	for i := range journalSize {
+		j.add("t", 2, int64(i))
+	}
+	if _, found := j.rewind(0, 10); found {
+		t.Fatal("found an entry pushed out of the ring")
+	}
+	if seeks, found := j.rewind(2, int64(journalSize-2)); !found || len(seeks) != 1 || seeks[0].Offset != int64(journalSize-1) {
+		t.Fatalf("rewind in a full ring = %v %v", seeks, found)
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	l := newLimiter(2, 3)
+	now := time.Unix(1000, 0)
+	for i := range 3 {
+		if ok, _ := l.allow("g", now); !ok {
+			t.Fatalf("request %d within the burst was refused", i)
+		}
+	}
+	ok, wait := l.allow("g", now)
+	if ok || wait != 500*time.Millisecond {
+		t.Fatalf("over the burst: %v, wait %v (want 500ms at 2/s)", ok, wait)
+	}
+	if ok, _ := l.allow("other", now); !ok {
+		t.Fatal("another key shares the bucket")
+	}
+	if ok, _ := l.allow("g", now.Add(500*time.Millisecond)); !ok {
+		t.Fatal("a token did not come back after 500ms")
+	}
+	if ok, _ := newLimiter(0, 1).allow("g", now); !ok {
+		t.Fatal("rate 0 must not limit")
+	}
+}

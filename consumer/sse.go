@@ -1,0 +1,182 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// stream serves GET /consumers/records/stream: the instance's records as
+// Server-Sent Events, one event per record:
+//
+//	id: <partition>:<offset>
+//	event: record
+//	data: <the record JSON of GET /consumers/records>
+//
+// A client that reconnects with Last-Event-ID (EventSource does it by
+// itself) continues right after that event, on every partition: the
+// instance remembers the order it sent records in, and rewinds the
+// partitions whose later records may have been lost with the connection.
+// Comments (": heartbeat") keep idle connections open through proxies.
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	if err := rc.checkReading(); err != nil {
+		return err
+	}
+	in := rc.in
+	in.mu.Lock()
+	m := in.mode
+	if in.journal == nil {
+		in.journal = newJournal()
+	}
+	in.mu.Unlock()
+	if m == modeNone {
+		return illegalState("Consumer is not subscribed to any topics or assigned any partitions.")
+	}
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		p, off, ok := parseEventID(id)
+		if !ok {
+			return invalid("Last-Event-ID %q is not <partition>:<offset>.", id)
+		}
+		if err := h.resume(r.Context(), in, p, off); err != nil {
+			return err
+		}
+	}
+
+	rcon := http.NewResponseController(w)
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no") // nginx: do not buffer
+	w.WriteHeader(http.StatusOK)
+	// retry: how long EventSource waits before reconnecting.
+	if _, err := w.Write([]byte("retry: 1000\n: connected\n\n")); err != nil {
+		return err
+	}
+	if err := rcon.Flush(); err != nil {
+		return err
+	}
+
+	var expiry time.Time // the token's
+	if rc.claims != nil {
+		expiry = rc.claims.ExpiresAt()
+	}
+	ctx := r.Context()
+	buf := make([]byte, 0, 64<<10)
+	lastWrite := time.Now()
+	opts := readOptions{wait: h.cfg.Heartbeat, maxRecords: h.cfg.MaxRecords, maxBytes: h.cfg.MaxBytes}
+	for {
+		if !expiry.IsZero() && !time.Now().Before(expiry) {
+			return writeEvent(w, rcon, "error", `{"error_code":40101,"message":"The access token has expired; reconnect with a new one and Last-Event-ID to continue."}`)
+		}
+		// Wait no longer than until the next heartbeat is due, or the
+		// token expires.
+		opts.wait = max(h.cfg.Heartbeat-time.Since(lastWrite), 0)
+		if !expiry.IsZero() {
+			opts.wait = min(opts.wait, time.Until(expiry))
+		}
+		recs, err := in.read(ctx, opts)
+		switch {
+		case ctx.Err() != nil:
+			return nil // the client left
+		case errors.Is(err, ErrConsumerNotFound):
+			return writeEvent(w, rcon, "error", `{"error_code":40403,"message":"Consumer instance not found (deleted or expired)."}`)
+		case err != nil:
+			e := asAPIError(err)
+			return writeEvent(w, rcon, "error", `{"error_code":`+strconv.Itoa(e.Code)+`,"message":`+string(appendString(nil, e.Message))+`}`)
+		}
+		in.touch()
+		if len(recs) == 0 {
+			if time.Since(lastWrite) >= h.cfg.Heartbeat {
+				if _, err := w.Write([]byte(": heartbeat\n\n")); err != nil {
+					return err
+				}
+				if err := rcon.Flush(); err != nil {
+					return err
+				}
+				lastWrite = time.Now()
+			}
+			continue
+		}
+		// Every record available now is written, then flushed at once: no
+		// record waits in a buffer for a later one.
+		buf = buf[:0]
+		for i := range recs {
+			rec := &recs[i]
+			buf = append(buf, "id: "...)
+			buf = strconv.AppendInt(buf, int64(rec.Partition), 10)
+			buf = append(buf, ':')
+			buf = strconv.AppendInt(buf, rec.Offset, 10)
+			buf = append(buf, "\nevent: record\ndata: "...)
+			buf = appendRecord(buf, rec, in.settings.binary, true)
+			buf = append(buf, "\n\n"...)
+		}
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
+		if err := rcon.Flush(); err != nil {
+			return err
+		}
+		lastWrite = time.Now()
+	}
+}
+
+func writeEvent(w http.ResponseWriter, rcon *http.ResponseController, event, data string) error {
+	if _, err := w.Write([]byte("event: " + event + "\ndata: " + data + "\n\n")); err != nil {
+		return err
+	}
+	return rcon.Flush()
+}
+
+func parseEventID(id string) (int32, int64, bool) {
+	ps, os, ok := strings.Cut(strings.TrimSpace(id), ":")
+	if !ok {
+		return 0, 0, false
+	}
+	p, err1 := strconv.ParseInt(ps, 10, 32)
+	off, err2 := strconv.ParseInt(os, 10, 64)
+	if err1 != nil || err2 != nil || p < 0 || off < 0 {
+		return 0, 0, false
+	}
+	return int32(p), off, true
+}
+
+// resume positions in to continue after event partition:offset. When the
+// instance sent that event, every partition sent on after it is rewound
+// to its first record after the event. Otherwise (a new instance) the
+// event's partition continues after it, if the instance reads a single
+// topic, and the others from where the instance stands.
+func (h *Handler) resume(ctx context.Context, in *instance, partition int32, offset int64) error {
+	if err := in.take(ctx, true); err != nil {
+		return err
+	}
+	defer in.done()
+	in.mu.Lock()
+	seeks, found := in.journal.rewind(partition, offset)
+	in.mu.Unlock()
+	if !found {
+		topics := in.topicsRead()
+		if len(topics) != 1 {
+			return nil
+		}
+		seeks = []TopicPartitionOffset{{Topic: topics[0], Partition: partition, Offset: offset + 1}}
+	}
+	if len(seeks) == 0 {
+		return nil
+	}
+	for _, s := range seeks {
+		err := in.seekLocked(ctx, []TopicPartitionOffset{s})
+		if errors.Is(err, ErrNotAssigned) {
+			// The partition went to another member of the group, which
+			// reads on from the group's committed offset.
+			h.log.Info("SSE resume: partition no longer assigned to this consumer", "group", in.key.group, "name", in.key.name, "topic", s.Topic, "partition", s.Partition)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
