@@ -278,6 +278,13 @@ func (e *engine) close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// isClosed reports whether close has begun.
+func (e *engine) isClosed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closed
+}
+
 // count returns the number of live instances.
 func (e *engine) count() int {
 	e.mu.Lock()

@@ -299,11 +299,12 @@ func (in *instance) read(ctx context.Context, opts readOptions) ([]Record, error
 	buffered := in.pending
 	in.pending = nil
 	in.mu.Unlock()
+	var rest []Record
 	if len(buffered) > opts.maxRecords {
-		over = buffered[opts.maxRecords:]
-		buffered = buffered[:opts.maxRecords]
+		buffered, rest = buffered[:opts.maxRecords], buffered[opts.maxRecords:]
 	}
 	add(buffered)
+	over = append(over, rest...)
 
 	rctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()

@@ -81,6 +81,8 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		switch {
 		case ctx.Err() != nil:
 			return nil // the client left
+		case errors.Is(err, ErrConsumerNotFound) && h.eng.isClosed():
+			return writeEvent(w, rcon, "error", `{"error_code":50301,"message":"The server is shutting down; reconnect with Last-Event-ID to continue."}`)
 		case errors.Is(err, ErrConsumerNotFound):
 			return writeEvent(w, rcon, "error", `{"error_code":40403,"message":"Consumer instance not found (deleted or expired)."}`)
 		case err != nil:

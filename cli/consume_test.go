@@ -1,0 +1,133 @@
+package cli
+
+import (
+	"context"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/consumer"
+	"github.com/parleyhq/parley/consumer/auth"
+	"github.com/parleyhq/parley/consumer/sqlsrc"
+	"github.com/parleyhq/parley/internal/fixtures"
+	"github.com/parleyhq/parley/internal/sqldb"
+)
+
+// consumeServer serves the consumer API over dir/events.db.
+func consumeServer(t *testing.T, dir string, cfg consumer.Config) *httptest.Server {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqldb.Open(ctx, sqldb.Options{Dialect: sqldb.SQLite, DB: filepath.Join(dir, "events.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := sqlsrc.New(ctx, sqlsrc.Options{DB: db, Dialect: sqldb.SQLite, PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := consumer.NewHandler(consumer.Options{Config: cfg, Source: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		srv.Close()
+		h.Close(ctx)
+		src.Close(ctx)
+		db.Close()
+	})
+	return srv
+}
+
+// TestConsumePrintsRasaBytes publishes the fixtures with parley publish
+// and reads them back with parley consume: the output is Rasa's bytes,
+// one event a line, and a second run of the group has nothing left.
+func TestConsumePrintsRasaBytes(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := run(t, dir, fixtures.EventsNDJSON(), "publish"); err != nil {
+		t.Fatal(err)
+	}
+	srv := consumeServer(t, dir, consumer.DefaultConfig())
+	out, err := run(t, dir, nil, "consume", "--url", srv.URL, "--from", "earliest", "--wait", "300ms")
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	wantRasaLines(t, strings.Split(strings.TrimSuffix(out, "\n"), "\n"))
+
+	out, err = run(t, dir, nil, "consume", "--url", srv.URL, "--from", "earliest", "--wait", "300ms")
+	if err != nil || out != "" {
+		t.Fatalf("the group read again: %v %q", err, out)
+	}
+	// Another group starts over; --count stops early; --records prints
+	// whole records.
+	out, err = run(t, dir, nil, "consume", "--url", srv.URL, "--group", "other", "--count", "2", "--records", "--wait", "300ms")
+	if err != nil || strings.Count(out, "\n") != 2 || !strings.Contains(out, `"partition":0`) || !strings.Contains(out, `"topic":"rasa_core_events"`) {
+		t.Fatalf("--count 2 --records: %v %q", err, out)
+	}
+}
+
+func TestConsumeFollowWithClientCredentials(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := run(t, dir, fixtures.EventsNDJSON(), "publish"); err != nil {
+		t.Fatal(err)
+	}
+	hash, err := auth.HashSecretCost("s3cret", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := consumer.DefaultConfig()
+	cfg.Clients = []auth.Client{{ID: "qa", SecretHash: hash, Topics: []string{"rasa_core_events"}}}
+	srv := consumeServer(t, dir, cfg)
+
+	out, err := run(t, dir, nil, "consume", "--url", srv.URL, "--follow", "--count", "3")
+	if err == nil {
+		t.Fatalf("read without a token: %q", out)
+	}
+	t.Setenv("PARLEY_CLIENT_SECRET", "s3cret")
+	out, err = run(t, dir, nil, "consume", "--url", srv.URL, "--client-id", "qa", "--follow", "--count", "3", "--from", "earliest")
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	want := fixtures.RasaBytes()[:3]
+	if len(lines) != 3 {
+		t.Fatalf("got %d lines: %q", len(lines), out)
+	}
+	for i := range want {
+		if lines[i] != string(want[i]) {
+			t.Fatalf("line %d:\n got %s\nwant %s", i+1, lines[i], want[i])
+		}
+	}
+	// The same group continues after the three it committed.
+	out, err = run(t, dir, nil, "consume", "--url", srv.URL, "--client-id", "qa", "--follow", "--count", "1")
+	if err != nil || strings.TrimSuffix(out, "\n") != string(fixtures.RasaBytes()[3]) {
+		t.Fatalf("continuing: %v %q", err, out)
+	}
+}
+
+func TestHashSecret(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{{"consume", "hash-secret", "s3cret"}, {"consume", "hash-secret", "-"}} {
+		out, err := run(t, dir, []byte("s3cret\n"), args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := strings.TrimSpace(out)
+		if !auth.VerifySecret(h, "s3cret") {
+			t.Fatalf("%v printed %q, which does not verify", args, out)
+		}
+	}
+	if _, err := run(t, dir, nil, "consume", "hash-secret", "-"); err == nil {
+		t.Fatal("hashed an empty secret")
+	}
+}
+
+func TestConfigCheckReportsTheConsumerAPI(t *testing.T) {
+	dir := t.TempDir()
+	out, err := run(t, dir, nil, "config", "check")
+	if err != nil || !strings.Contains(out, "consumer API: reads sql, open to loopback callers only") {
+		t.Fatalf("%v: %s", err, out)
+	}
+}
