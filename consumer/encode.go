@@ -42,8 +42,8 @@ func appendRecord(dst []byte, r *Record, binary, oneLine bool) []byte {
 		dst = appendBase64(dst, r.Value)
 	case r.Value == nil:
 		dst = append(dst, "null"...)
-	case json.Valid(r.Value):
-		if oneLine && bytes.ContainsAny(r.Value, "\r\n") {
+	case validJSON(r.Value):
+		if oneLine && (bytes.IndexByte(r.Value, '\n') >= 0 || bytes.IndexByte(r.Value, '\r') >= 0) {
 			var buf bytes.Buffer
 			_ = json.Compact(&buf, r.Value) // valid, so it cannot fail
 			dst = append(dst, buf.Bytes()...)

@@ -284,16 +284,27 @@ func (in *instance) read(ctx context.Context, opts readOptions) ([]Record, error
 		bytes int64
 		over  []Record // fetched beyond max_bytes
 	)
+	// add takes records up to max_bytes (at least one) and keeps the
+	// rest, in order, for the next read.
 	add := func(recs []Record) {
-		for i := range recs {
-			sz := recs[i].size()
-			if len(over) > 0 || (len(out) > 0 && bytes+sz > opts.maxBytes) {
-				over = append(over, recs[i])
-				continue
+		if len(over) > 0 {
+			over = append(over, recs...)
+			return
+		}
+		k := 0
+		for ; k < len(recs); k++ {
+			sz := recs[k].size()
+			if (len(out) > 0 || k > 0) && bytes+sz > opts.maxBytes {
+				break
 			}
-			out = append(out, recs[i])
 			bytes += sz
 		}
+		if len(out) == 0 {
+			out = recs[:k:k]
+		} else {
+			out = append(out, recs[:k]...)
+		}
+		over = append(over, recs[k:]...)
 	}
 	in.mu.Lock()
 	buffered := in.pending
@@ -377,9 +388,12 @@ func (in *instance) markDelivered(recs []Record) {
 	defer in.mu.Unlock()
 	for i := range recs {
 		r := &recs[i]
-		in.delivered[TopicPartition{r.Topic, r.Partition}] = r.Offset + 1
 		if in.journal != nil {
 			in.journal.add(r.Topic, r.Partition, r.Offset)
+		}
+		// Records come in runs per partition: update the map once a run.
+		if i+1 == len(recs) || recs[i+1].Partition != r.Partition || recs[i+1].Topic != r.Topic {
+			in.delivered[TopicPartition{r.Topic, r.Partition}] = r.Offset + 1
 		}
 	}
 	in.e.m.records.Add(float64(len(recs)))

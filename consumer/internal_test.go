@@ -1,10 +1,14 @@
 package consumer
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/parleyhq/parley/broker"
+	"github.com/parleyhq/parley/broker/brokertest"
 )
 
 func TestAppendRecord(t *testing.T) {
@@ -94,5 +98,34 @@ func TestLimiter(t *testing.T) {
 	}
 	if ok, _ := newLimiter(0, 1).allow("g", now); !ok {
 		t.Fatal("rate 0 must not limit")
+	}
+}
+
+type countingNotifier struct {
+	Source
+	n int
+}
+
+func (c *countingNotifier) Notify() { c.n++ }
+
+func TestNotifyOnPublish(t *testing.T) {
+	rec := brokertest.NewRecorder()
+	src := &countingNotifier{}
+	b := NotifyOnPublish(rec, src)
+	if err := b.Publish(context.Background(), brokertest.Seq("a", 1)); err != nil {
+		t.Fatal(err)
+	}
+	rec.FailNext = 1
+	if err := b.Publish(context.Background(), brokertest.Seq("a", 2)); err == nil {
+		t.Fatal("injected failure not returned")
+	}
+	if src.n != 1 {
+		t.Fatalf("notified %d times, want once (after the successful publish)", src.n)
+	}
+	if _, ok := b.(broker.Pinger); !ok {
+		t.Fatal("the wrapper hides Ping")
+	}
+	if got := NotifyOnPublish(rec, nil); got != broker.Broker(rec) {
+		t.Fatal("a source that cannot be notified must leave the broker as is")
 	}
 }

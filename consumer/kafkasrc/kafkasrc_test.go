@@ -46,6 +46,23 @@ func newTopic(t testing.TB, seeds []string, partitions int32) string {
 		adm.DeleteTopics(ctx, topic)
 		cl.Close()
 	})
+	// CreateTopics answers before every broker's metadata has the topic.
+	consumertest.Eventually(t, 30*time.Second, "the new topic in the metadata", func() bool {
+		tds, err := adm.ListTopics(ctx, topic)
+		if err != nil {
+			return false
+		}
+		td, ok := tds[topic]
+		if !ok || td.Err != nil || len(td.Partitions) != int(partitions) {
+			return false
+		}
+		for _, p := range td.Partitions {
+			if p.Err != nil || p.Leader < 0 {
+				return false
+			}
+		}
+		return true
+	})
 	return topic
 }
 

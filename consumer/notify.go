@@ -1,0 +1,42 @@
+package consumer
+
+import (
+	"context"
+
+	"github.com/parleyhq/parley/broker"
+	"github.com/parleyhq/parley/event"
+)
+
+// NotifyOnPublish returns b, calling src's Notify after every successful
+// Publish, so that reads waiting on the SQL source return as soon as the
+// events they wait for are committed instead of at the next poll. Wrap the
+// SQL broker whose table the source reads. When src is not a Notifier
+// (Kafka), b is returned as is.
+func NotifyOnPublish(b broker.Broker, src Source) broker.Broker {
+	n, ok := src.(Notifier)
+	if !ok {
+		return b
+	}
+	return &notifying{Broker: b, n: n}
+}
+
+type notifying struct {
+	broker.Broker
+	n Notifier
+}
+
+func (nb *notifying) Publish(ctx context.Context, evs ...event.Event) error {
+	err := nb.Broker.Publish(ctx, evs...)
+	if err == nil {
+		nb.n.Notify()
+	}
+	return err
+}
+
+// Ping keeps the wrapped broker's readiness check.
+func (nb *notifying) Ping(ctx context.Context) error {
+	if p, ok := nb.Broker.(broker.Pinger); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}
