@@ -73,13 +73,14 @@ type Config struct {
 	// Heartbeat is the interval of SSE keep-alive comments (key
 	// sse_heartbeat, default 15s).
 	Heartbeat time.Duration
-	// Warnings are the section's warnings (unknown keys), for start-up
-	// logs and `parley config check`.
-	Warnings []string
 	// PollInterval is how often the SQL source looks for rows written by
 	// other processes while reads wait (key poll_interval, default
 	// 500ms); rows written through parley wake reads at once.
 	PollInterval time.Duration
+
+	// Warnings are the section's warnings (unknown keys), for start-up
+	// logs and `parley config check`.
+	Warnings []string
 }
 
 // Defaults.

@@ -192,6 +192,10 @@ func (e *engine) create(ctx context.Context, k instanceKey, owner string, s sett
 func (e *engine) get(k instanceKey, owner string) (*instance, error) {
 	now := time.Now()
 	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
 	in, ok := e.instances[k]
 	if ok && in.idleSince(now) >= e.cfg.IdleTimeout {
 		// Idle past its time and the reaper has not run yet.

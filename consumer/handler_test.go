@@ -450,3 +450,23 @@ func TestDeleteInterruptsAWaitingRead(t *testing.T) {
 		t.Fatal("deleting the instance did not end its waiting read")
 	}
 }
+
+func TestCloseEndsStreamsAndRefusesCalls(t *testing.T) {
+	env := start(t, nil)
+	c := env.API.Create("g", "c1", nil)
+	c.Subscribe(topic)
+	s := c.Stream("")
+	defer s.Close()
+	closed := make(chan error, 1)
+	go func() { closed <- env.Handler.Close(t.Context()) }()
+	ev, ok := s.Next()
+	if !ok || ev.Type != "error" || !strings.Contains(string(ev.Data), `"error_code":50301`) {
+		t.Fatalf("got %+v %v, want a shutting-down error event", ev, ok)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Do("GET", "/consumers/subscription", nil); r.Status != 503 || r.ErrorCode() != consumer.CodeUnavailable {
+		t.Fatalf("after Close: %s", r)
+	}
+}

@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"encoding/json"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -209,4 +210,15 @@ func errorDescription(code int) string {
 		return "Rate limited (42901); see Retry-After"
 	}
 	return http.StatusText(code)
+}
+
+// openAPI serves GET /openapi.json.
+func (h *Handler) openAPI(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	doc, err := json.MarshalIndent(openAPIDoc(h.routes), "", "  ")
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, err = w.Write(doc)
+	return err
 }

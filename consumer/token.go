@@ -1,7 +1,6 @@
 package consumer
 
 import (
-	"encoding/json"
 	"errors"
 	"mime"
 	"net/http"
@@ -95,15 +94,4 @@ func oauthError(w http.ResponseWriter, status int, code, desc string) error {
 		Code        int    `json:"error_code"`
 		Message     string `json:"message"`
 	}{code, desc, apiCode, desc})
-}
-
-// openAPI serves GET /openapi.json.
-func (h *Handler) openAPI(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	doc, err := json.MarshalIndent(openAPIDoc(h.routes), "", "  ")
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, err = w.Write(doc)
-	return err
 }
