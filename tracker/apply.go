@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"errors"
 	"math/big"
 
 	"github.com/parleyhq/parley/event"
@@ -68,15 +69,19 @@ type userMsg struct {
 	aliased bool
 }
 
-func emptyUserMsg() *userMsg {
-	return &userMsg{parseData: event.ObjectValue(
-		event.Member{Key: "intent", Value: event.ObjectValue()},
-		event.Member{Key: "entities", Value: event.ArrayValue()},
-		event.Member{Key: "text", Value: event.NullValue()},
-		event.Member{Key: "message_id", Value: event.NullValue()},
-		event.Member{Key: "metadata", Value: event.ObjectValue()},
-	)}
-}
+// emptyParseData is UserUttered.empty().parse_data. Values are immutable,
+// so every empty message shares it.
+var emptyParseData = event.ObjectValue(
+	event.Member{Key: "intent", Value: event.ObjectValue()},
+	event.Member{Key: "entities", Value: event.ArrayValue()},
+	event.Member{Key: "text", Value: event.NullValue()},
+	event.Member{Key: "message_id", Value: event.NullValue()},
+	event.Member{Key: "metadata", Value: event.ObjectValue()},
+)
+
+// emptyUserMsg is a new UserUttered.empty(): a new object each time,
+// since entities events may append to it.
+func emptyUserMsg() *userMsg { return &userMsg{parseData: emptyParseData} }
 
 // newUserMsg builds the message of a user event as UserUttered's
 // constructor does from _from_parse_data.
@@ -177,81 +182,146 @@ func (t *Tracker) msg(i int) *userMsg {
 	return t.msgs[i]
 }
 
+// kind is an event type, resolved once per event so that replays do not
+// look keys up again.
+type kind uint8
+
+const (
+	kOther kind = iota
+	kUser
+	kUserFeaturization
+	kEntities
+	kSlot
+	kRestart
+	kRewind
+	kUndo
+	kResetSlots
+	kFollowup
+	kPause
+	kResume
+	kAction
+	kActiveLoop // active_loop and the legacy form
+	kLoopInterrupted
+	kFormValidation
+	kRejected
+	kSessionStarted
+)
+
+var kinds = map[string]kind{
+	event.TypeUser: kUser, event.TypeUserFeaturization: kUserFeaturization, event.TypeEntities: kEntities,
+	event.TypeSlot: kSlot, event.TypeRestart: kRestart, event.TypeRewind: kRewind, event.TypeUndo: kUndo,
+	event.TypeResetSlots: kResetSlots, event.TypeFollowup: kFollowup, event.TypePause: kPause,
+	event.TypeResume: kResume, event.TypeAction: kAction, event.TypeActiveLoop: kActiveLoop, event.TypeForm: kActiveLoop,
+	event.TypeLoopInterrupted: kLoopInterrupted, event.TypeFormValidation: kFormValidation,
+	event.TypeActionExecutionRejected: kRejected, event.TypeSessionStarted: kSessionStarted,
+}
+
+// evInfo is what applying an event needs, read from it once.
+type evInfo struct {
+	kind kind
+	name event.Value // the "name" field, null when absent
+	sub  event.Value // action: ActionExecuted.as_sub_state
+}
+
+// isName reports whether the event's name is the string n.
+func (e *evInfo) isName(n string) bool { return e.name.Kind() == event.String && e.name.Str() == n }
+
+func infoOf(ev event.Event) evInfo {
+	in := evInfo{kind: kinds[ev.Type()]}
+	in.name, _ = ev.Get("name")
+	if in.kind == kAction {
+		in.sub = actionSubState(ev)
+	}
+	return in
+}
+
+// maxWork bounds the events a tracker's undo and rewind replays may visit
+// (Rasa's algorithm is quadratic in them). No real conversation comes
+// near it; a crafted one gets ErrTooComplex instead of pinning a CPU.
+var maxWork int64 = 200_000_000 // a variable for tests
+
+// ErrTooComplex is returned by Tracker.Err when replaying the
+// conversation's undo and rewind events would take too long.
+var ErrTooComplex = errors.New("the conversation has too many undo and rewind events to derive its state")
+
 // apply runs the apply_to method of event i's class. Like
 // DialogueStateTracker.update, which appends before applying, the events
 // up to and including i are the tracker's events, which rewind and undo
 // replay.
 func (t *Tracker) apply(i int) {
 	s := &t.st
-	ev := t.events[i]
-	switch ev.Type() {
-	case event.TypeUser:
+	in := &t.info[i]
+	switch in.kind {
+	case kUser:
 		s.latestMsg = t.msg(i)
 		s.followup = event.NullValue()
-	case event.TypeEntities:
+	case kEntities:
 		// EntitiesAdded: entities belong to the last user message, which is
 		// always followed by action_listen.
 		if !t.latestActionIsListen() {
 			return
 		}
-		ents, _ := ev.Get("entities")
+		ents, _ := t.events[i].Get("entities")
 		for _, e := range ents.Elems() {
 			if !containsPy(s.latestMsg.entities, e) {
 				s.latestMsg.entities = append(s.latestMsg.entities, e)
 			}
 		}
-	case event.TypeSlot:
-		if name, ok := ev.Get("name"); ok && name.Kind() == event.String {
-			v, _ := ev.Get("value")
-			s.slots.set(name.Str(), v)
+	case kSlot:
+		if in.name.Kind() == event.String {
+			v, _ := t.events[i].Get("value")
+			s.slots.set(in.name.Str(), v)
 		}
-	case event.TypeRestart:
+	case kRestart:
 		s.reset()
 		s.followup = event.StringValue(actionSessionStart)
-	case event.TypeRewind, event.TypeUndo:
+	case kRewind, kUndo:
 		s.reset()
-		for _, j := range appliedEvents(t.events[:i+1]) {
+		if t.work += int64(i + 1); t.work > maxWork {
+			t.err = ErrTooComplex
+			return
+		}
+		applied := appliedEvents(t.info[:i+1])
+		t.work += int64(len(applied))
+		for _, j := range applied {
 			t.apply(j)
 		}
-	case event.TypeResetSlots:
+	case kResetSlots:
 		s.slots.reset()
-	case event.TypeFollowup:
-		s.followup, _ = ev.Get("name")
-	case event.TypePause:
+	case kFollowup:
+		s.followup = in.name
+	case kPause:
 		s.paused = true
-	case event.TypeResume:
+	case kResume:
 		s.paused = false
-	case event.TypeAction:
-		t.setLatestAction(actionSubState(ev))
+	case kAction:
+		t.setLatestAction(in.sub)
 		s.followup = event.NullValue()
-	case event.TypeActiveLoop, event.TypeForm:
-		name, _ := ev.Get("name")
-		if name.IsNull() {
+	case kActiveLoop:
+		if in.name.IsNull() {
 			s.activeLoop = nil
 			return
 		}
-		s.activeLoop = &activeLoop{name: name, isInterrupted: event.BoolValue(false), trigger: s.latestMsg}
-	case event.TypeLoopInterrupted:
+		s.activeLoop = &activeLoop{name: in.name, isInterrupted: event.BoolValue(false), trigger: s.latestMsg}
+	case kLoopInterrupted:
 		if s.activeLoop != nil {
-			v, ok := ev.Get("is_interrupted")
+			v, ok := t.events[i].Get("is_interrupted")
 			if !ok {
 				v = event.BoolValue(false)
 			}
 			s.activeLoop.isInterrupted = v
 		}
-	case event.TypeFormValidation:
+	case kFormValidation:
 		// LegacyFormValidation: is_interrupted = not validate (default True).
 		if s.activeLoop != nil {
-			v, ok := ev.Get("validate")
+			v, ok := t.events[i].Get("validate")
 			s.activeLoop.isInterrupted = event.BoolValue(ok && !truthy(v))
 		}
-	case event.TypeActionExecutionRejected:
-		if name, ok := s.loopName(); ok {
-			if n, _ := ev.Get("name"); n.Kind() == event.String && n.Str() == name {
-				s.activeLoop.rejected = true
-			}
+	case kRejected:
+		if name, ok := s.loopName(); ok && in.isName(name) {
+			s.activeLoop.rejected = true
 		}
-	case event.TypeSessionStarted:
+	case kSessionStarted:
 		s.reset()
 	}
 	// user_featurization changes only use_text_for_featurization, which the
@@ -292,40 +362,36 @@ func (t *Tracker) setLatestAction(sub event.Value) {
 	}
 }
 
-// actionName is ActionExecuted.action_name (or ActionExecutionRejected's).
-func actionName(ev event.Event) (string, bool) {
-	n, _ := ev.Get("name")
-	return n.Str(), n.Kind() == event.String
-}
-
 // appliedEvents is DialogueStateTracker.applied_events: the indexes of
 // the events that make up the state, without those reverted.
-func appliedEvents(evs []event.Event) []int {
-	loopNames := map[string]bool{}
-	for _, ev := range evs {
-		if t := ev.Type(); t == event.TypeActiveLoop || t == event.TypeForm {
-			if n, _ := ev.Get("name"); truthy(n) && n.Kind() == event.String {
-				loopNames[n.Str()] = true
+func appliedEvents(info []evInfo) []int {
+	var loopNames map[string]bool
+	for k := range info {
+		if in := &info[k]; in.kind == kActiveLoop && in.name.Kind() == event.String && in.name.Str() != "" {
+			if loopNames == nil {
+				loopNames = map[string]bool{}
 			}
+			loopNames[in.name.Str()] = true
 		}
 	}
-	var applied []int
-	for i, ev := range evs {
-		switch ev.Type() {
-		case event.TypeRestart, event.TypeSessionStarted:
+	applied := make([]int, 0, len(info))
+	for i := range info {
+		in := &info[i]
+		switch in.kind {
+		case kRestart, kSessionStarted:
 			applied = applied[:0]
 			continue
-		case event.TypeUndo:
-			applied = undoTillPrevious(evs, applied, event.TypeAction)
+		case kUndo:
+			applied = undoTillPrevious(info, applied, kAction)
 			continue
-		case event.TypeRewind:
+		case kRewind:
 			// A user message implies the action_listen before it, so both go.
-			applied = undoTillPrevious(evs, applied, event.TypeUser)
-			applied = undoTillPrevious(evs, applied, event.TypeAction)
+			applied = undoTillPrevious(info, applied, kUser)
+			applied = undoTillPrevious(info, applied, kAction)
 			continue
-		case event.TypeAction:
-			if name, ok := actionName(ev); ok && loopNames[name] && !firstLoopExecutionOrUnhappyPath(evs, applied, name) {
-				applied = undoTillPreviousLoopExecution(evs, applied, name)
+		case kAction:
+			if in.name.Kind() == event.String && loopNames[in.name.Str()] && !firstLoopExecutionOrUnhappyPath(info, applied, in.name.Str()) {
+				applied = undoTillPreviousLoopExecution(info, applied, in.name.Str())
 				continue
 			}
 		}
@@ -335,12 +401,12 @@ func appliedEvents(evs []event.Event) []int {
 }
 
 // undoTillPrevious is DialogueStateTracker._undo_till_previous: drop
-// events from the end up to and including the last one of type typ.
-func undoTillPrevious(evs []event.Event, applied []int, typ string) []int {
+// events from the end up to and including the last one of kind k.
+func undoTillPrevious(info []evInfo, applied []int, k kind) []int {
 	for len(applied) > 0 {
 		last := applied[len(applied)-1]
 		applied = applied[:len(applied)-1]
-		if evs[last].Type() == typ {
+		if info[last].kind == k {
 			break
 		}
 	}
@@ -349,32 +415,31 @@ func undoTillPrevious(evs []event.Event, applied []int, typ string) []int {
 
 // firstLoopExecutionOrUnhappyPath is
 // DialogueStateTracker._first_loop_execution_or_unhappy_path.
-func firstLoopExecutionOrUnhappyPath(evs []event.Event, applied []int, loop string) bool {
-	var next string
+func firstLoopExecutionOrUnhappyPath(info []evInfo, applied []int, loop string) bool {
+	var next event.Value // the action after, in time, of the one looked at
 	hasNext := false
 	for k := len(applied) - 1; k >= 0; k-- {
-		ev := evs[applied[k]]
-		switch ev.Type() {
-		case event.TypeActiveLoop, event.TypeForm:
+		in := &info[applied[k]]
+		switch in.kind {
+		case kActiveLoop:
 			// A deactivation means this run of the loop is its first.
-			if n, _ := ev.Get("name"); n.IsNull() {
+			if in.name.IsNull() {
 				return true
 			}
-		case event.TypeActionExecutionRejected:
-			if n, ok := actionName(ev); ok && n == loop {
+		case kRejected:
+			if in.isName(loop) {
 				return true
 			}
-		case event.TypeUser:
-			if hasNext && next != loop {
+		case kUser:
+			// next_action is not None and next_action != loop
+			if hasNext && !next.IsNull() && !(next.Kind() == event.String && next.Str() == loop) {
 				return true
 			}
-		case event.TypeAction:
-			n, ok := actionName(ev)
-			if ok && n == loop {
+		case kAction:
+			if in.isName(loop) {
 				return false
 			}
-			// next = event.action_name, which may be None.
-			next, hasNext = n, ok
+			next, hasNext = in.name, true
 		}
 	}
 	return true
@@ -383,15 +448,15 @@ func firstLoopExecutionOrUnhappyPath(evs []event.Event, applied []int, loop stri
 // undoTillPreviousLoopExecution is
 // DialogueStateTracker._undo_till_previous_loop_execution: remove the
 // actions and user messages back to the loop's previous execution.
-func undoTillPreviousLoopExecution(evs []event.Event, applied []int, loop string) []int {
+func undoTillPreviousLoopExecution(info []evInfo, applied []int, loop string) []int {
 	for k := len(applied) - 1; k >= 0; k-- {
-		ev := evs[applied[k]]
-		switch ev.Type() {
-		case event.TypeAction:
-			if n, ok := actionName(ev); ok && n == loop {
+		in := &info[applied[k]]
+		switch in.kind {
+		case kAction:
+			if in.isName(loop) {
 				return applied
 			}
-		case event.TypeUser, event.TypeUserFeaturization:
+		case kUser, kUserFeaturization:
 		default:
 			continue
 		}

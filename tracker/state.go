@@ -56,12 +56,18 @@ type Tracker struct {
 	// shared with trackers made by Until because Rasa's are objects that
 	// entities events mutate in place, and travel_back_in_time reuses them.
 	msgs []*userMsg
+	info []evInfo // per event, shared with Until trackers
 	st   state
+	work int64 // events visited by undo and rewind replays
+	err  error
 }
 
 // NewTracker replays evs, in order, into a tracker for senderID.
 func NewTracker(senderID string, evs []event.Event) *Tracker {
-	t := &Tracker{senderID: senderID, events: evs, msgs: make([]*userMsg, len(evs))}
+	t := &Tracker{senderID: senderID, events: evs, msgs: make([]*userMsg, len(evs)), info: make([]evInfo, len(evs))}
+	for i, ev := range evs {
+		t.info[i] = infoOf(ev)
+	}
 	t.st.slots = newSlots(false)
 	t.st.reset()
 	for i := range evs {
@@ -82,7 +88,7 @@ func (t *Tracker) Until(ts float64) *Tracker {
 		}
 		n++
 	}
-	c := &Tracker{senderID: t.senderID, events: t.events[:n], msgs: t.msgs[:n]}
+	c := &Tracker{senderID: t.senderID, events: t.events[:n], msgs: t.msgs[:n], info: t.info[:n]}
 	c.st.slots = t.st.slots.fixedCopy()
 	c.st.reset()
 	for i := range c.events {
@@ -90,6 +96,10 @@ func (t *Tracker) Until(ts float64) *Tracker {
 	}
 	return c
 }
+
+// Err reports ErrTooComplex when the state could not be derived (the
+// conversation's undo and rewind events would replay for too long).
+func (t *Tracker) Err() error { return t.err }
 
 // Events returns the tracker's events; the slice must not be modified.
 func (t *Tracker) Events() []event.Event { return t.events }
@@ -131,7 +141,7 @@ func (t *Tracker) EventsFor(v Verbosity) []event.Event {
 		}
 		return t.events
 	case VerbosityApplied:
-		idx := appliedEvents(t.events)
+		idx := appliedEvents(t.info)
 		out := make([]event.Event, len(idx))
 		for i, j := range idx {
 			out[i] = t.events[j]

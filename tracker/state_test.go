@@ -2,6 +2,7 @@ package tracker
 
 import (
 	_ "embed"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -240,5 +241,27 @@ func TestUJSON(t *testing.T) {
 		if got := string(appendUJSON(nil, v)); got != tt.want {
 			t.Errorf("appendUJSON(%s)\n got %s\nwant %s", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestTooComplex: a conversation whose undo replays exceed the work bound
+// reports ErrTooComplex instead of running for minutes.
+func TestTooComplex(t *testing.T) {
+	var evs []event.Event
+	for i := 0; i < 200; i++ {
+		a, _ := event.Parse([]byte(`{"event": "action", "timestamp": 1, "name": "a"}`))
+		evs = append(evs, a)
+	}
+	for i := 0; i < 100; i++ {
+		u, _ := event.Parse([]byte(`{"event": "undo", "timestamp": 2}`))
+		evs = append(evs, u)
+	}
+	if err := NewTracker("c", evs).Err(); err != nil {
+		t.Fatalf("within the bound: %v", err)
+	}
+	defer func(old int64) { maxWork = old }(maxWork)
+	maxWork = 10_000
+	if err := NewTracker("c", evs).Err(); !errors.Is(err, ErrTooComplex) {
+		t.Fatalf("over the bound: Err() = %v", err)
 	}
 }

@@ -1,0 +1,330 @@
+package tracker
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/parleyhq/parley/event"
+)
+
+// HandlerOptions configure the conversation API. Zero values take the
+// documented defaults.
+type HandlerOptions struct {
+	// Store keeps the conversations. Required.
+	Store Store
+	// Publisher receives the events each write adds (the spool in `parley
+	// serve`). Nil stores without publishing.
+	Publisher Publisher
+	// AuthToken, if set, is required on every endpoint as ?token= (Rasa's
+	// --auth-token) or an "Authorization: Bearer" header.
+	AuthToken string
+	// MaxBodyBytes limits request bodies (default 10 MiB); larger ones get
+	// 413.
+	MaxBodyBytes int64
+	// Version is the "version" of error bodies (default "dev"), where Rasa
+	// puts its own version.
+	Version string
+	// Logger receives error logs (default slog.Default()).
+	Logger *slog.Logger
+	// Registerer, if set, gets the parley_tracker_events_total counter.
+	Registerer prometheus.Registerer
+	// Now is the clock for filled-in timestamps (default time.Now).
+	Now func() time.Time
+}
+
+// Handler serves Rasa's conversation tracker API:
+//
+//	GET  /conversations/{id}/tracker         ?include_events=&until=
+//	POST /conversations/{id}/tracker/events  ?include_events=
+//	PUT  /conversations/{id}/tracker/events  ?include_events=
+//
+// with Rasa's paths (ids may contain "/"), bodies, tracker JSON, status
+// codes and error bodies. Every write publishes exactly the events it
+// adds, each once; see ServeHTTP.
+type Handler struct {
+	store   Store
+	pub     Publisher
+	token   string
+	max     int64
+	version string
+	log     *slog.Logger
+	now     func() time.Time
+	events  *prometheus.CounterVec
+}
+
+// DefaultMaxBodyBytes is the default request body limit.
+const DefaultMaxBodyBytes = 10 << 20
+
+// NewHandler returns the API handler.
+func NewHandler(o HandlerOptions) (*Handler, error) {
+	if o.Store == nil {
+		return nil, errors.New("tracker: NewHandler needs a Store")
+	}
+	h := &Handler{store: o.Store, pub: o.Publisher, token: o.AuthToken, max: o.MaxBodyBytes, version: o.Version, log: o.Logger, now: o.Now}
+	if h.max <= 0 {
+		h.max = DefaultMaxBodyBytes
+	}
+	if h.version == "" {
+		h.version = "dev"
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	h.events = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_tracker_events_total",
+		Help: "Events posted to the conversation API, by outcome: stored (and published), duplicate (already stored, skipped).",
+	}, []string{"outcome"})
+	if o.Registerer != nil {
+		if err := o.Registerer.Register(h.events); err != nil {
+			return nil, fmt.Errorf("tracker: register metrics: %w", err)
+		}
+	}
+	return h, nil
+}
+
+// Register mounts the handler on mux under /conversations/, for
+// server.Options.Mounts.
+func (h *Handler) Register(mux *http.ServeMux) { mux.Handle("/conversations/", h) }
+
+const (
+	prefix       = "/conversations/"
+	suffixEvents = "/tracker/events"
+	suffixState  = "/tracker"
+)
+
+// route splits a path into the conversation id and the endpoint, as
+// Rasa's <conversation_id:path> routes do.
+func route(path string) (id, endpoint string) {
+	rest, ok := strings.CutPrefix(path, prefix)
+	if !ok {
+		return "", ""
+	}
+	if id, ok := strings.CutSuffix(rest, suffixEvents); ok && id != "" {
+		return id, suffixEvents
+	}
+	if id, ok := strings.CutSuffix(rest, suffixState); ok && id != "" {
+		return id, suffixState
+	}
+	return "", ""
+}
+
+// ServeHTTP routes a request. Unknown paths get 404 and wrong methods 405
+// before authentication, as in Rasa.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id, endpoint := route(r.URL.Path)
+	var allow string
+	var allowed bool
+	switch endpoint {
+	case suffixState:
+		allow, allowed = "GET, HEAD", r.Method == http.MethodGet || r.Method == http.MethodHead
+	case suffixEvents:
+		allow, allowed = "POST, PUT", r.Method == http.MethodPost || r.Method == http.MethodPut
+	default:
+		h.writeError(w, r, errNotFound(r.URL.Path))
+		return
+	}
+	if !allowed {
+		w.Header().Set("Allow", allow)
+		h.writeError(w, r, errMethod(r.Method))
+		return
+	}
+	if !h.authorized(r) {
+		h.writeError(w, r, errNotAuthenticated)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		h.getTracker(w, r, id)
+	case http.MethodPost:
+		h.writeEvents(w, r, id, false)
+	case http.MethodPut:
+		h.writeEvents(w, r, id, true)
+	}
+}
+
+// authorized is Rasa's token check: ?token=<token> (parley also takes an
+// "Authorization: Bearer <token>" header, as its ingest endpoint does).
+func (h *Handler) authorized(r *http.Request) bool {
+	if h.token == "" {
+		return true
+	}
+	got := r.URL.Query().Get("token")
+	if got == "" {
+		if a, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			got = strings.TrimSpace(a)
+		}
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(h.token)) == 1
+}
+
+// verbosity reads include_events (default AFTER_RESTART).
+func verbosity(r *http.Request) (Verbosity, *apiError) {
+	q := r.URL.Query()
+	if !q.Has("include_events") {
+		return VerbosityAfterRestart, nil
+	}
+	v, ok := ParseVerbosity(q.Get("include_events"))
+	if !ok {
+		return 0, errInvalidVerbosity
+	}
+	return v, nil
+}
+
+// getTracker is GET /conversations/{id}/tracker: the tracker of every
+// session. For a conversation without events it is the empty tracker
+// (Rasa would run action_session_start in memory first; parley has no
+// actions to run).
+func (h *Handler) getTracker(w http.ResponseWriter, r *http.Request, id string) {
+	v, aerr := verbosity(r)
+	if aerr != nil {
+		h.writeError(w, r, aerr)
+		return
+	}
+	evs, err := h.store.Retrieve(r.Context(), id)
+	if err != nil {
+		h.writeError(w, r, h.storeError(err))
+		return
+	}
+	t := NewTracker(id, evs)
+	// until: a number, or ignored (Rasa's float_arg).
+	if s := r.URL.Query().Get("until"); s != "" {
+		if until, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil {
+			t = t.Until(until)
+		}
+	}
+	h.writeState(w, r, t, v)
+}
+
+// writeState answers with the tracker state.
+func (h *Handler) writeState(w http.ResponseWriter, r *http.Request, t *Tracker, v Verbosity) {
+	if err := t.Err(); err != nil {
+		h.writeError(w, r, errConversation(fmt.Errorf("conversation %q: %w (its events are stored and can be exported)", t.SenderID(), err)))
+		return
+	}
+	writeJSON(w, http.StatusOK, t.AppendStateJSON(make([]byte, 0, 1024), v))
+}
+
+// writeEvents is POST (append) and PUT (replace) of
+// /conversations/{id}/tracker/events.
+//
+// Durability: the events a write adds are published before the store
+// commits them, inside the conversation's lock. The publisher (the spool)
+// holds them durably when Publish returns, so:
+//   - publish fails: nothing is stored and the client gets an error; its
+//     retry finds the events still new and publishes them. Nothing lost.
+//   - publish succeeds, the store write fails (or the process dies): the
+//     client gets an error (or none); its retry finds the events still new
+//     and publishes them again. A duplicate, never a loss: at-least-once.
+//
+// Storing first would lose events: a retry after a failed publish finds
+// them stored, so not new, and never publishes them.
+func (h *Handler) writeEvents(w http.ResponseWriter, r *http.Request, id string, replace bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.max))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			h.writeError(w, r, errTooLarge(h.max))
+			return
+		}
+		h.writeError(w, r, errBadRequest("Could not read the request body: "+err.Error(), event.Value{}, ""))
+		return
+	}
+	doc, err := event.ParseValue(body)
+	if err != nil {
+		h.writeError(w, r, errBadRequest("Failed when parsing body as json: "+err.Error(), event.Value{}, ""))
+		return
+	}
+	evs, errs := decodeEvents(doc, id, h.now, replace)
+	if errs != nil {
+		h.writeError(w, r, errEvents(errs))
+		return
+	}
+	if len(evs) == 0 && !replace {
+		h.writeError(w, r, errNoEvents)
+		return
+	}
+	v, aerr := verbosity(r)
+	if aerr != nil {
+		h.writeError(w, r, aerr)
+		return
+	}
+
+	var result []event.Event
+	var added, dups int
+	err = h.store.Update(r.Context(), id, func(current []event.Event) (Change, error) {
+		fresh := newEvents(current, evs)
+		if len(fresh) > 0 && h.pub != nil {
+			if err := h.pub.Publish(r.Context(), forPublishing(id, fresh)...); err != nil {
+				return Change{}, &publishError{err}
+			}
+		}
+		added, dups = len(fresh), len(evs)-len(fresh)
+		if replace {
+			result = evs
+			return Change{Replace: true, Events: evs}, nil
+		}
+		result = append(append(make([]event.Event, 0, len(current)+len(fresh)), current...), fresh...)
+		return Change{Events: fresh}, nil
+	})
+	if err != nil {
+		h.writeError(w, r, h.storeError(err))
+		return
+	}
+	h.events.WithLabelValues("stored").Add(float64(added))
+	h.events.WithLabelValues("duplicate").Add(float64(dups))
+	// Rasa answers POST with its latest-session tracker (what its SQL
+	// store's retrieve loads) and PUT with the tracker of the new list.
+	if !replace {
+		result = LatestSession(result)
+	}
+	h.writeState(w, r, NewTracker(id, result), v)
+}
+
+// publishError marks a failure to publish, as opposed to a store failure.
+type publishError struct{ err error }
+
+func (e *publishError) Error() string { return "publish: " + e.err.Error() }
+func (e *publishError) Unwrap() error { return e.err }
+
+// retryAfterer is implemented by publisher errors that mean "full, come
+// back later" (the spool at its size limit).
+type retryAfterer interface{ RetryAfter() time.Duration }
+
+func (h *Handler) storeError(err error) *apiError {
+	var pe *publishError
+	switch {
+	case errors.As(err, &pe):
+		e := &apiError{
+			status: http.StatusServiceUnavailable, reason: "ServiceUnavailable",
+			message: "Could not publish the events, so none were stored; retry the request. Error: " + pe.err.Error(),
+		}
+		e.retryAfter = 1
+		var ra retryAfterer
+		if errors.As(err, &ra) {
+			e.retryAfter = max(1, int(math.Ceil(ra.RetryAfter().Seconds())))
+		}
+		return e
+	case errors.Is(err, ErrInvalidID):
+		return errBadRequest("Invalid conversation id: "+err.Error(), event.ObjectValue(
+			event.Member{Key: "parameter", Value: event.StringValue("conversation_id")},
+			event.Member{Key: "in", Value: event.StringValue("path")},
+		), "")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &apiError{status: http.StatusServiceUnavailable, reason: "ServiceUnavailable", message: "The request was cancelled: " + err.Error(), retryAfter: 1}
+	}
+	return errConversation(err)
+}
