@@ -28,7 +28,9 @@ type Config struct {
 	Source string
 	// Topic is the default topic: the one GET /partitions describes when
 	// no token or ?topic= names another, and the SQL events table's topic
-	// name (key topic, default rasa_core_events, Rasa's Kafka topic).
+	// name (key topic). Empty (the default) means the source's: the Kafka
+	// broker's topic, or rasa_core_events (Rasa's Kafka topic) for the SQL
+	// table.
 	Topic string
 	// Table is the SQL source's events table (key table, default: the SQL
 	// event broker's table, events).
@@ -85,7 +87,7 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultTopic              = "rasa_core_events"
+	DefaultTopic              = "rasa_core_events" // the SQL source's topic name, Rasa's Kafka topic
 	DefaultTokenTTL           = 15 * time.Minute
 	DefaultIdleTimeout        = 5 * time.Minute
 	DefaultRateLimit          = 10
@@ -102,7 +104,6 @@ const (
 // consumer_api section.
 func DefaultConfig() Config {
 	return Config{
-		Topic:              DefaultTopic,
 		TokenTTL:           DefaultTokenTTL,
 		IdleTimeout:        DefaultIdleTimeout,
 		RateLimit:          DefaultRateLimit,
@@ -132,8 +133,8 @@ func ParseConfig(sec *config.Section) (Config, error) {
 	default:
 		sec.Errorf("source", "%q is not a consumer API source (want kafka or sql)", c.Source)
 	}
-	c.Topic = sec.String("topic", DefaultTopic)
-	if c.Topic == "" {
+	c.Topic = sec.String("topic", "")
+	if sec.Has("topic") && c.Topic == "" {
 		sec.Errorf("topic", "must not be empty")
 	}
 	c.Table = sec.String("table", "")

@@ -59,7 +59,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	def := consumer.DefaultConfig()
-	if c.Topic != "rasa_core_events" || c.IdleTimeout != 5*time.Minute || c.RateLimit != 10 || c.TokenTTL != def.TokenTTL || len(c.Clients) != 0 {
+	if c.Topic != "" || c.IdleTimeout != 5*time.Minute || c.RateLimit != 10 || c.TokenTTL != def.TokenTTL || len(c.Clients) != 0 {
 		t.Fatalf("defaults %+v", c)
 	}
 	for _, tc := range []struct{ source, broker, want string }{
