@@ -75,14 +75,17 @@ func New(w io.Writer, o Options) *Bar {
 	return b
 }
 
-// SetTotal sets the count at 100%.
+// SetTotal sets the count at 100% and redraws.
 func (b *Bar) SetTotal(total int64) {
 	if b == nil {
 		return
 	}
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.opts.Total = total
-	b.mu.Unlock()
+	if !b.finished {
+		b.drawLocked(b.opts.Now())
+	}
 }
 
 // Add counts n more and redraws if the last redraw is old enough.

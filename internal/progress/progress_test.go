@@ -103,3 +103,13 @@ func TestIsTerminal(t *testing.T) {
 		t.Fatal("a file is not a terminal")
 	}
 }
+
+func TestSetTotalRedraws(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(0, 0)}
+	var buf bytes.Buffer
+	b := New(&buf, Options{Now: clk.now, Width: 4})
+	b.SetTotal(8)
+	if got := frames(buf.String()); len(got) != 2 || got[1] != "  0%|    | 0/8 [00:00<?, 0.0 it/s]" {
+		t.Fatalf("frames after SetTotal: %q", got)
+	}
+}
