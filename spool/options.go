@@ -1,0 +1,27 @@
+package spool
+
+import (
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Option sets a dependency of Open.
+type Option func(*options)
+
+type options struct {
+	log  *slog.Logger
+	reg  prometheus.Registerer
+	fsys fileSystem
+}
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithRegisterer registers the spool's metrics on r (default: not
+// registered anywhere; parley passes its /metrics registry). Close
+// unregisters them, so a spool can be reopened on the same registry.
+func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.reg = r } }
+
+// withFS replaces the file system, for tests that inject disk failures.
+func withFS(f fileSystem) Option { return func(o *options) { o.fsys = f } }

@@ -1,0 +1,193 @@
+package spool
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+)
+
+// A segment file is a 16-byte header followed by records (see record.go):
+//
+//	magic  "PLYSPL01" (the 01 is the format version)
+//	base   uint64 LE, the seq of its first record, also its file name
+//
+// Segments are named by base seq, zero-padded so names sort in log order:
+// 00000000000000001234.seg.
+const (
+	segmentMagic      = "PLYSPL01"
+	segmentHeaderSize = 16
+	segmentExt        = ".seg"
+	maxSegmentSize    = 1 << 30
+)
+
+// segment is one file of the log.
+type segment struct {
+	base uint64
+	path string
+	// end is the offset up to which the file holds committed records:
+	// readers never look past it. It grows while the segment is active.
+	// For segments found at start-up other than the last, it is the file
+	// size; readers check every record anyway.
+	end atomic.Int64
+}
+
+func segmentName(base uint64) string { return fmt.Sprintf("%020d%s", base, segmentExt) }
+
+func parseSegmentName(name string) (uint64, bool) {
+	digits, ok := strings.CutSuffix(name, segmentExt)
+	if !ok || len(digits) != 20 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(digits, 10, 64)
+	return n, err == nil
+}
+
+func segmentHeader(base uint64) []byte {
+	h := make([]byte, 0, segmentHeaderSize)
+	h = append(h, segmentMagic...)
+	return binary.LittleEndian.AppendUint64(h, base)
+}
+
+// listSegments returns dir's segments sorted by base, with end set to
+// their size.
+func listSegments(fsys fileSystem, dir string) ([]*segment, error) {
+	entries, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var segs []*segment
+	for _, e := range entries {
+		base, ok := parseSegmentName(e.Name())
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			return nil, err
+		}
+		s := &segment{base: base, path: filepath.Join(dir, e.Name())}
+		s.end.Store(info.Size())
+		segs = append(segs, s)
+	}
+	slices.SortFunc(segs, func(a, b *segment) int {
+		switch {
+		case a.base < b.base:
+			return -1
+		case a.base > b.base:
+			return 1
+		}
+		return 0
+	})
+	return segs, nil
+}
+
+// createSegment creates the segment starting at base and returns it open
+// for writing, its header written (and fsynced with its directory entry
+// when sync is set).
+func createSegment(fsys fileSystem, dir string, base uint64, sync bool) (*segment, file, error) {
+	s := &segment{base: base, path: filepath.Join(dir, segmentName(base))}
+	f, err := fsys.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create segment: %w", err)
+	}
+	fail := func(err error) (*segment, file, error) {
+		f.Close()
+		_ = fsys.Remove(s.path)
+		return nil, nil, fmt.Errorf("create segment %s: %w", s.path, err)
+	}
+	if _, err := f.WriteAt(segmentHeader(base), 0); err != nil {
+		return fail(err)
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			return fail(err)
+		}
+		if err := syncDir(fsys, dir); err != nil {
+			return fail(err)
+		}
+	}
+	s.end.Store(segmentHeaderSize)
+	return s, f, nil
+}
+
+// readAll reads a whole file.
+func readAll(f file) ([]byte, error) {
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, info.Size())
+	n, err := f.ReadAt(b, 0)
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	return b[:n], nil
+}
+
+// damage is a stretch of a segment that holds no intact record.
+type damage struct {
+	off, length int64
+	// lostFrom and lostTo bound the seqs that were in it: [lostFrom,
+	// lostTo). Equal when no event was lost (garbage between records).
+	lostFrom, lostTo uint64
+}
+
+// scanResult describes a segment's content.
+type scanResult struct {
+	badHeader bool
+	records   int
+	first     uint64 // seq of the first intact record (when records > 0)
+	next      uint64 // seq after the last intact record; base when none
+	firstAt   int64  // appended time of the first intact record
+	end       int64  // offset after the last intact record
+	damage    []damage
+	// torn is the number of bytes after end that hold no intact record:
+	// in the last segment, a write a crash interrupted.
+	torn int64
+}
+
+// scanSegment checks every record of a segment's content b. Damage
+// followed by an intact record is reported in damage; damage running to
+// the end of b is the torn tail.
+func scanSegment(b []byte, base uint64) scanResult {
+	res := scanResult{next: base, end: segmentHeaderSize}
+	if len(b) < segmentHeaderSize || !bytes.Equal(b[:segmentHeaderSize], segmentHeader(base)) {
+		res.badHeader = true
+	}
+	if len(b) <= segmentHeaderSize {
+		res.end = min(int64(len(b)), segmentHeaderSize)
+		return res
+	}
+	off := segmentHeaderSize
+	for off < len(b) {
+		payload, n, err := checkFrame(b[off:])
+		if err == nil {
+			if rec, derr := decodePayload(payload); derr == nil && rec.seq >= res.next {
+				if res.records == 0 {
+					res.first, res.firstAt = rec.seq, rec.appended
+				}
+				res.records++
+				res.next = rec.seq + 1
+				off += n
+				res.end = int64(off)
+				continue
+			}
+		}
+		found, ok := findFrame(b, off+1, res.next)
+		if !ok {
+			break
+		}
+		seq := frameSeq(b[found+frameHeaderSize:])
+		res.damage = append(res.damage, damage{off: int64(off), length: int64(found - off), lostFrom: res.next, lostTo: seq})
+		off = found
+	}
+	res.torn = int64(len(b)) - res.end
+	return res
+}
