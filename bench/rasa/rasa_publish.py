@@ -12,7 +12,7 @@ Run it with the venv made by bench/rasa/setup.sh:
 
     py=$(bench/rasa/setup.sh)
     "$py" bench/rasa/rasa_publish.py --endpoints endpoints.yml \
-        --input /work/shared/fixtures/events.ndjson --count 5000 --json-stats
+        --count 5000 --bench --json-stats
 
 Timing (--json-stats): `seconds` covers the publish loop plus the wait
 until every event is really at the broker: the Kafka producer is flushed
@@ -46,6 +46,11 @@ from typing import Any, Dict, Iterator, List, Optional
 # is noise here, not a finding.
 os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
 warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+# The fixtures parley embeds (internal/fixtures): 84 events of every type,
+# three conversations.
+DEFAULT_INPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "internal", "fixtures", "data", "events.ndjson")
 
 
 def configure_logging(level: int) -> None:
@@ -211,11 +216,12 @@ async def run(args: argparse.Namespace) -> int:
     try:
         for body in bodies:
             broker.publish(body)
-            if is_pika and args.yield_every and len(broker._background_tasks) >= args.yield_every:
-                # Under a real server, the event loop runs publish tasks
-                # between requests; yielding here keeps the number in
-                # flight bounded the same way.
-                await asyncio.sleep(0)
+            if is_pika and args.max_pending:
+                # Under a real server the event loop runs publish tasks
+                # between requests, so fewer are pending at once than
+                # when one loop publishes everything; this bounds them.
+                while len(broker._background_tasks) >= args.max_pending:
+                    await asyncio.wait(list(broker._background_tasks), return_when=asyncio.FIRST_COMPLETED)
         if is_pika:
             # Rasa's close() does not wait for its publish tasks; a clean
             # shutdown (and a fair measurement) does. Each task finishes
@@ -263,13 +269,13 @@ async def run(args: argparse.Namespace) -> int:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--endpoints", required=True, help="endpoints.yml with an event_broker section (read by Rasa)")
-    p.add_argument("--input", default="/work/shared/fixtures/events.ndjson", help="NDJSON events, each with sender_id")
+    p.add_argument("--input", default=DEFAULT_INPUT, help="NDJSON events, each with sender_id (default: the repo's fixtures)")
     p.add_argument("--count", type=int, help="publish N events, cycling the input (repeats get sender_id suffix -1, -2, ...)")
     p.add_argument("--json-stats", action="store_true", help='print {"events":N,"seconds":S,"events_per_sec":R,...} on stdout')
     p.add_argument("--bench", action="store_true", help="time only the publish loop and flush/close, not connection setup")
     p.add_argument("--write-input", metavar="PATH", help="also write the expanded events (compact NDJSON) to PATH, to feed the same stream to parley")
-    p.add_argument("--yield-every", type=int, default=0, metavar="N",
-                   help="pika: let the event loop run once N publish tasks are pending (default 0: never, as one big tracker save does)")
+    p.add_argument("--max-pending", type=int, default=0, metavar="N",
+                   help="pika: wait while N publish tasks are pending (default 0: no bound, as when one tracker save publishes every event)")
     p.add_argument("--log-level", default="WARNING", help="Rasa's log level, on stderr (default WARNING)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     args = p.parse_args()
