@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/parleyhq/parley/broker"
 	"github.com/parleyhq/parley/broker/brokertest"
 	"github.com/parleyhq/parley/broker/file"
@@ -23,6 +25,7 @@ import (
 	"github.com/parleyhq/parley/internal/fixtures"
 	"github.com/parleyhq/parley/internal/progress"
 	"github.com/parleyhq/parley/internal/sqldb"
+	"github.com/parleyhq/parley/internal/testenv"
 	"github.com/parleyhq/parley/tracker"
 )
 
@@ -95,6 +98,21 @@ var storeKinds = []struct {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
+		return s
+	}},
+	{"postgres", func(t *testing.T) tracker.Store {
+		dsn := testenv.Get(t, "PARLEY_POSTGRES_DSN")
+		table := "exp_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
+		s, err := tracker.OpenSQL(context.Background(), tracker.Config{
+			Type: tracker.TypeSQL, SQL: sqldb.Options{Dialect: sqldb.Postgres, Host: dsn}, Table: table,
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_, _ = s.DB().Exec("DROP TABLE IF EXISTS " + table)
+			s.Close()
+		})
 		return s
 	}},
 }
