@@ -67,6 +67,9 @@ type Broker struct {
 	// cannot fail the batch it shares with other callers' records.
 	room *semaphore.Weighted
 
+	// producers tracks the goroutines waiting on ProduceSync.
+	producers sync.WaitGroup
+
 	mu       sync.Mutex
 	closed   bool
 	inflight int
@@ -249,18 +252,31 @@ func (b *Broker) Publish(ctx context.Context, evs ...event.Event) error {
 	if err != nil {
 		return err
 	}
-	w := &waiter{room: b.room, done: make(chan struct{})}
-	w.remaining.Store(int64(len(recs)))
-	promise := w.promise
-	for i := 0; i < len(recs); {
-		n := min(len(recs)-i, b.cfg.MaxBufferedRecords)
-		if err := b.room.Acquire(ctx, int64(n)); err != nil {
+	ptrs := make([]*kgo.Record, len(recs))
+	for i := range recs {
+		ptrs[i] = &recs[i]
+	}
+	// A call larger than the buffer goes in pieces, each acknowledged
+	// before the next is produced, which keeps the order.
+	for len(ptrs) > 0 {
+		n := min(len(ptrs), b.cfg.MaxBufferedRecords)
+		if err := b.produce(ctx, ptrs[:n]); err != nil {
 			return err
 		}
-		for j := i; j < i+n; j++ {
-			b.cl.Produce(context.Background(), &recs[j], promise)
-		}
-		i += n
+		ptrs = ptrs[n:]
+	}
+	return nil
+}
+
+func (b *Broker) produce(ctx context.Context, recs []*kgo.Record) error {
+	n := int64(len(recs))
+	if err := b.room.Acquire(ctx, n); err != nil {
+		return err
+	}
+	w := &waiter{room: b.room, n: n, done: make(chan struct{})}
+	w.remaining.Store(n)
+	for _, r := range recs {
+		b.cl.Produce(context.Background(), r, w.promise)
 	}
 	select {
 	case <-w.done:
@@ -270,32 +286,24 @@ func (b *Broker) Publish(ctx context.Context, evs ...event.Event) error {
 	if w.err == nil {
 		return nil
 	}
-	err = b.classify(w.err)
-	if errors.Is(err, ErrTopicNotFound) && b.cfg.CreateTopic {
-		// The topic went away after Open: create it again for the retry.
-		if cerr := b.createTopic(ctx); cerr != nil {
-			b.log.Warn("could not create the missing topic", "topic", b.cfg.Topic, "err", cerr)
-		}
-	}
-	return err
+	return b.classify(w.err)
 }
 
-// waiter collects the acknowledgements of one Publish call. franz-go calls
-// promises one at a time.
 type waiter struct {
 	room      *semaphore.Weighted
+	n         int64 // records, released to room when all are done
 	remaining atomic.Int64
 	once      sync.Once
-	err       error // set before done is closed
+	err       error
 	done      chan struct{}
 }
 
 func (w *waiter) promise(_ *kgo.Record, err error) {
-	w.room.Release(1)
 	if err != nil {
 		w.once.Do(func() { w.err = err; close(w.done) })
 	}
 	if w.remaining.Add(-1) == 0 {
+		w.room.Release(w.n)
 		w.once.Do(func() { close(w.done) })
 	}
 }
@@ -355,7 +363,10 @@ func (b *Broker) close(ctx context.Context) error {
 		drained = b.drained
 	}
 	b.mu.Unlock()
-	defer b.cl.Close()
+	defer func() {
+		b.cl.Close() // fails what is still buffered, ending every ProduceSync
+		b.producers.Wait()
+	}()
 	if drained != nil {
 		select {
 		case <-drained:

@@ -72,7 +72,7 @@ const (
 	DefaultClientID           = "parley"
 	DefaultPartitions         = 3
 	DefaultReplicationFactor  = -1
-	DefaultLinger             = 5 * time.Millisecond
+	DefaultLinger             = 0
 	DefaultMaxBufferedRecords = 10000
 	DefaultMaxMessageBytes    = 1000012
 	// DefaultPort is the port of a url entry without one, as librdkafka
@@ -153,9 +153,10 @@ type Config struct {
 	// rasa, the default, Rasa's exact bytes; or compact).
 	Format event.Format
 	// Linger is how long a partition's batch waits for more records before
-	// it is sent (parley key linger, default 5ms; zero sends at once).
-	// Publish waits for the acknowledgement anyway, so a short linger costs
-	// little latency and batches concurrent publishers together.
+	// it is sent (parley key linger, default 0: at once). Publish waits for
+	// the acknowledgement, so a linger adds to every call's latency; without
+	// one the client still batches what concurrent publishers produce while
+	// a request is in flight, which measured fastest (docs/kafka.md).
 	Linger time.Duration
 	// MaxBufferedRecords bounds the records produced but not yet
 	// acknowledged; Publish waits for room (parley key

@@ -42,7 +42,7 @@ func defaults(edit func(*Config)) Config {
 		Partitions:         3,
 		ReplicationFactor:  -1,
 		Format:             event.FormatRasa,
-		Linger:             5 * time.Millisecond,
+		Linger:             0,
 		MaxBufferedRecords: 10000,
 		MaxMessageBytes:    1000012,
 		Compression:        "none",
@@ -127,9 +127,9 @@ func TestParseConfig(t *testing.T) {
 			}),
 		},
 		{
-			"linger in seconds, no lingering",
-			"url: k:1\nlinger: 0",
-			defaults(func(c *Config) { c.Seeds, c.Linger = []string{"k:1"}, 0 }),
+			"linger in seconds",
+			"url: k:1\nlinger: 0.002",
+			defaults(func(c *Config) { c.Seeds, c.Linger = []string{"k:1"}, 2*time.Millisecond }),
 		},
 		{
 			"Rasa's ignored keys",

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -61,12 +63,41 @@ func createTopic(t testing.TB, clientOpts []kgo.Opt, topic string, partitions in
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, -1, nil, topic)
-	if err == nil {
-		err = resp.Err
+	adm := kadm.NewClient(cl)
+	for {
+		// A loaded single-broker KRaft cluster fences its broker for a
+		// moment now and then, refusing topics with
+		// INVALID_REPLICATION_FACTOR: try again until the deadline.
+		resp, err := adm.CreateTopic(ctx, partitions, -1, nil, topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("create topic %s: %v", topic, err)
+		}
+		time.Sleep(200 * time.Millisecond) // polling the cluster's state
 	}
-	if err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
+	// Wait until the brokers' metadata has it with a leader for every
+	// partition: KRaft propagates new topics asynchronously.
+	for {
+		md, err := adm.Metadata(ctx, topic)
+		if err == nil {
+			td := md.Topics[topic]
+			ready := td.Err == nil && len(td.Partitions) == int(partitions)
+			for _, p := range td.Partitions {
+				ready = ready && p.Err == nil && p.Leader >= 0
+			}
+			if ready {
+				return
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("topic %s did not appear in the metadata: %v", topic, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling: there is no metadata change notification
 	}
 }
 

@@ -51,56 +51,69 @@ type recordBuilder struct {
 	maxBytes      int
 }
 
-// build makes one record per event. Values, keys and header values share
-// one allocation, which lives until the last record is acknowledged. An
-// event too large for a record batch fails the whole call, before anything
-// is produced, with a permanent error naming it.
+// build makes one record per event. An event whose Rasa bytes are already
+// known (as from the spool) lends them to its record without a copy; other
+// values, keys and header values are copied into two allocations, which
+// live until the last record is acknowledged. An event too large for a
+// record batch fails the whole call, before anything is produced, with a
+// permanent error naming it.
 func (rb *recordBuilder) build(evs []event.Event) ([]kgo.Record, error) {
-	recs := make([]kgo.Record, len(evs))
-	nh := 0
+	lendValues := rb.format == event.FormatRasa && !rb.convertIntent
+	nh, nsmall := 0, 0
 	for i := range evs {
+		ev := &evs[i]
 		if rb.env != nil {
 			nh++
 		}
-		if evs[i].ID != "" {
+		if ev.ID != "" {
 			nh++
+			nsmall += len(ev.ID)
 		}
-		nh += len(evs[i].Headers)
+		if rb.keyBySender {
+			nsmall += len(ev.SenderID)
+		}
+		nh += len(ev.Headers)
+		for _, v := range ev.Headers {
+			nsmall += len(v)
+		}
 	}
+	recs := make([]kgo.Record, len(evs))
 	hdrs := make([]kgo.RecordHeader, 0, nh)
-
-	// Encode everything first, remembering offsets: the arena may move
-	// while it grows, so slices into it are taken at the end.
-	type span struct{ start, end int }
-	type offsets struct {
-		value, key span
-		hdrVals    []span
+	// Sized exactly, so it never moves and slices of it stay valid.
+	small := make([]byte, 0, nsmall)
+	take := func(s string) []byte {
+		start := len(small)
+		small = append(small, s...)
+		return small[start:len(small):len(small)]
 	}
-	offs := make([]offsets, len(evs))
-	arena := make([]byte, 0, 320*len(evs)+64)
+	var values []byte
+	var ends []int
+	if !lendValues {
+		values = make([]byte, 0, 320*len(evs))
+		ends = make([]int, len(evs))
+	}
 	var keys []string
 	for i := range evs {
-		ev := evs[i]
-		if rb.convertIntent {
-			ev = convertIntentID(ev)
+		ev, r := evs[i], &recs[i]
+		r.Topic = rb.topic
+		if lendValues {
+			r.Value = ev.RasaJSON()
+		} else {
+			if rb.convertIntent {
+				ev = convertIntentID(ev)
+			}
+			values = ev.AppendJSON(values, rb.format)
+			ends[i] = len(values)
 		}
-		o := &offs[i]
-		o.value.start = len(arena)
-		arena = ev.AppendJSON(arena, rb.format)
-		o.value.end = len(arena)
 		if rb.keyBySender {
-			o.key.start = len(arena)
-			arena = append(arena, ev.SenderID...)
-			o.key.end = len(arena)
+			r.Key = take(ev.SenderID) // non-nil even when empty, as Rasa's b""
 		}
-		hstart := len(hdrs)
+		h0 := len(hdrs)
 		if rb.env != nil {
 			hdrs = append(hdrs, kgo.RecordHeader{Key: HeaderRasaEnvironment, Value: rb.env})
 		}
 		if ev.ID != "" {
-			hdrs = append(hdrs, kgo.RecordHeader{Key: HeaderEventID})
-			o.hdrVals = append(o.hdrVals, span{len(arena), len(arena) + len(ev.ID)})
-			arena = append(arena, ev.ID...)
+			hdrs = append(hdrs, kgo.RecordHeader{Key: HeaderEventID, Value: take(ev.ID)})
 		}
 		if len(ev.Headers) > 0 {
 			// Sorted, so that the same event always makes the same bytes.
@@ -112,30 +125,21 @@ func (rb *recordBuilder) build(evs []event.Event) ([]kgo.Record, error) {
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				hdrs = append(hdrs, kgo.RecordHeader{Key: k})
-				o.hdrVals = append(o.hdrVals, span{len(arena), len(arena) + len(ev.Headers[k])})
-				arena = append(arena, ev.Headers[k]...)
+				hdrs = append(hdrs, kgo.RecordHeader{Key: k, Value: take(ev.Headers[k])})
 			}
 		}
-		recs[i].Topic = rb.topic
-		recs[i].Headers = hdrs[hstart:len(hdrs):len(hdrs)]
+		r.Headers = hdrs[h0:len(hdrs):len(hdrs)]
 	}
+	start := 0
 	for i := range recs {
-		o, r := &offs[i], &recs[i]
-		r.Value = arena[o.value.start:o.value.end:o.value.end]
-		if rb.keyBySender {
-			// Non-nil even for an empty sender, as Rasa's b"" key.
-			r.Key = arena[o.key.start:o.key.end:o.key.end]
+		r := &recs[i]
+		if !lendValues {
+			r.Value = values[start:ends[i]:ends[i]]
+			start = ends[i]
 		}
 		size := len(r.Value) + len(r.Key) + batchOverhead
-		j := 0
-		for h := range r.Headers {
-			if r.Headers[h].Value == nil {
-				s := o.hdrVals[j]
-				r.Headers[h].Value = arena[s.start:s.end:s.end]
-				j++
-			}
-			size += len(r.Headers[h].Key) + len(r.Headers[h].Value) + 10
+		for _, h := range r.Headers {
+			size += len(h.Key) + len(h.Value) + 10
 		}
 		if size > rb.maxBytes {
 			return nil, broker.Permanent(fmt.Errorf("kafka: event %d (id %q, sender %q) makes a %d-byte record, more than max_message_bytes (%d): %w",

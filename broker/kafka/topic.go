@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -14,6 +15,29 @@ import (
 // it), and creates it when it is missing and create is set. It returns the
 // client's errors unclassified.
 func (b *Broker) checkTopic(ctx context.Context, create bool) error {
+	// A topic created a moment ago may not have reached every broker's
+	// metadata yet (KRaft propagates it asynchronously): ask again for a
+	// little while before calling it missing.
+	deadline := time.Now().Add(newTopicGrace)
+	for {
+		err := b.checkTopicOnce(ctx, create)
+		if !errors.Is(err, kerr.UnknownTopicOrPartition) || time.Now().After(deadline) {
+			return err
+		}
+		t := time.NewTimer(250 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// newTopicGrace is how long checkTopic waits for a topic to appear.
+const newTopicGrace = 2 * time.Second
+
+func (b *Broker) checkTopicOnce(ctx context.Context, create bool) error {
 	req := kmsg.NewPtrMetadataRequest()
 	t := kmsg.NewMetadataRequestTopic()
 	t.Topic = kmsg.StringPtr(b.cfg.Topic)
