@@ -489,7 +489,8 @@ func (s *SQLStore) Count(ctx context.Context, q Query) (int64, error) {
 	return n, nil
 }
 
-// Scan streams the matching rows ordered by timestamp, then id, in one
+// Scan streams the matching rows ordered by timestamp (rows without one
+// first, in every dialect), then id, in one
 // query: the database sorts once, and no conversation is loaded whole
 // (`rasa export` loaded every tracker first, RasaHQ/rasa#8277). Rasa's
 // table has no timestamp index, so the database sorts the selection.
@@ -503,7 +504,7 @@ func (s *SQLStore) Scan(ctx context.Context, q Query, fn func(event.Event) error
 }
 
 func (s *SQLStore) scan(ctx context.Context, clause string, args []any, filter map[string]bool, fn func(event.Event) error) error {
-	rows, err := s.db.QueryContext(ctx, "SELECT id, sender_id, data FROM "+s.table+clause+" ORDER BY timestamp, id", args...)
+	rows, err := s.db.QueryContext(ctx, "SELECT id, sender_id, data FROM "+s.table+clause+" ORDER BY timestamp NULLS FIRST, id", args...)
 	if err != nil {
 		return fmt.Errorf("sql tracker store: scan: %w", err)
 	}
@@ -543,4 +544,13 @@ func (s *SQLStore) Close() error {
 	}
 	s.closed = true
 	return s.db.Close()
+}
+
+// Ping checks the database answers, for readiness checks.
+func (s *SQLStore) Ping(ctx context.Context) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end()
+	return s.db.PingContext(ctx)
 }

@@ -62,7 +62,12 @@ type Query struct {
 }
 
 // match reports whether an event of conversation id at ts is selected.
+// An event without a timestamp (ts -Inf) fails any bound, as NULL does in
+// SQL.
 func (q Query) match(id string, ts float64, senders map[string]bool) bool {
+	if math.IsInf(ts, -1) && (q.MinTimestamp != nil || q.MaxTimestamp != nil) {
+		return false
+	}
 	if q.MinTimestamp != nil && !(ts >= *q.MinTimestamp) {
 		return false
 	}
@@ -114,4 +119,13 @@ func eventTimestamp(ev event.Event) float64 {
 		return math.Inf(-1)
 	}
 	return ts
+}
+
+// Ping checks that s can be used: the database answers for SQLStore, and
+// always for MemoryStore. For server readiness checks.
+func Ping(ctx context.Context, s Store) error {
+	if p, ok := s.(interface{ Ping(context.Context) error }); ok {
+		return p.Ping(ctx)
+	}
+	return nil
 }

@@ -50,6 +50,8 @@ func Run(t *testing.T, h Harness) {
 		{"ScanOrder", testScanOrder},
 		{"ScanFilters", testScanFilters},
 		{"ScanStopsOnError", testScanStops},
+		{"ScanWithoutTimestamp", testScanNoTimestamp},
+		{"Ping", testPing},
 		{"Closed", testClosed},
 	}
 	for _, tt := range tests {
@@ -533,5 +535,34 @@ func testClosed(t *testing.T, s tracker.Store) {
 	}
 	if err := s.Scan(ctx, tracker.Query{}, func(event.Event) error { return nil }); !errors.Is(err, tracker.ErrClosed) {
 		t.Errorf("Scan after Close: %v", err)
+	}
+}
+
+// testScanNoTimestamp: an event without a timestamp (which the API never
+// stores, but a database might hold) sorts first and fails any bound.
+func testScanNoTimestamp(t *testing.T, s tracker.Store) {
+	scanFixture(t, s)
+	ev, err := event.Parse([]byte(`{"event": "slot", "name": "n", "value": 99}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tracker.Append(ctxT(t), s, "z", ev); err != nil {
+		t.Fatal(err)
+	}
+	if got := order(scanAll(t, s, tracker.Query{})); got != "99 5 1 2 3 4 8 0 6 7" {
+		t.Errorf("Scan = %s, want the event without timestamp first", got)
+	}
+	f := func(v float64) *float64 { return &v }
+	if got := order(scanAll(t, s, tracker.Query{MaxTimestamp: f(3)})); got != "5 1" {
+		t.Errorf("Scan below 3 = %s", got)
+	}
+	if got := order(scanAll(t, s, tracker.Query{MinTimestamp: f(-1e300)})); strings.HasPrefix(got, "99") {
+		t.Errorf("Scan from -1e300 = %s", got)
+	}
+}
+
+func testPing(t *testing.T, s tracker.Store) {
+	if err := tracker.Ping(ctxT(t), s); err != nil {
+		t.Fatalf("Ping: %v", err)
 	}
 }
