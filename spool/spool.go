@@ -62,7 +62,10 @@ type Spool struct {
 	closeErr  error
 }
 
-var _ broker.Broker = (*Spool)(nil)
+var (
+	_ broker.Broker = (*Spool)(nil)
+	_ broker.Pinger = (*Spool)(nil)
+)
 
 // Open opens (creating it if needed) the spool in cfg.Dir, recovers it
 // after a crash, and starts delivering to brokers: each resumes from its

@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -121,3 +122,7 @@ func (s *Spool) Ready() error {
 	}
 	return fmt.Errorf("%w: %w", ErrNotReady, errors.Join(errs...))
 }
+
+// Ping is Ready, so that code holding the spool as a broker.Broker can
+// check it the way it checks brokers (broker.Pinger).
+func (s *Spool) Ping(context.Context) error { return s.Ready() }
