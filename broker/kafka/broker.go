@@ -67,9 +67,6 @@ type Broker struct {
 	// cannot fail the batch it shares with other callers' records.
 	room *semaphore.Weighted
 
-	// producers tracks the goroutines waiting on ProduceSync.
-	producers sync.WaitGroup
-
 	mu       sync.Mutex
 	closed   bool
 	inflight int
@@ -140,7 +137,8 @@ func Open(ctx context.Context, c Config, log *slog.Logger) (*Broker, error) {
 			}
 			return nil, cerr
 		}
-		log.Warn("kafka is not reachable yet; publishes will wait for it", "seeds", strings.Join(c.Seeds, ","), "err", err)
+		log.Warn("kafka is not reachable yet; publishes will wait for it (if Kafka is up, check url and security_protocol)",
+			"seeds", strings.Join(c.Seeds, ","), "security_protocol", string(c.SecurityProtocol), "err", err)
 	}
 	log.Info("kafka event broker ready", "seeds", strings.Join(c.Seeds, ","), "topic", c.Topic,
 		"security_protocol", string(c.SecurityProtocol), "partition_by_sender", c.PartitionBySender)
@@ -268,6 +266,10 @@ func (b *Broker) Publish(ctx context.Context, evs ...event.Event) error {
 	return nil
 }
 
+// produce hands recs to the client and waits for their acknowledgement or
+// for ctx. The records carry no deadline of their own: the client fails
+// every record of a partition's batch when the first one's context ends,
+// and that batch holds other callers' records too.
 func (b *Broker) produce(ctx context.Context, recs []*kgo.Record) error {
 	n := int64(len(recs))
 	if err := b.room.Acquire(ctx, n); err != nil {
@@ -286,15 +288,24 @@ func (b *Broker) produce(ctx context.Context, recs []*kgo.Record) error {
 	if w.err == nil {
 		return nil
 	}
-	return b.classify(w.err)
+	err := b.classify(w.err)
+	if errors.Is(err, ErrTopicNotFound) && b.cfg.CreateTopic {
+		// The topic went away after Open: create it again for the retry.
+		if cerr := b.createTopic(ctx); cerr != nil {
+			b.log.Warn("could not create the missing topic", "topic", b.cfg.Topic, "err", cerr)
+		}
+	}
+	return err
 }
 
+// waiter collects the acknowledgements of one produce call. franz-go
+// calls promises one at a time, in order per partition.
 type waiter struct {
 	room      *semaphore.Weighted
 	n         int64 // records, released to room when all are done
 	remaining atomic.Int64
 	once      sync.Once
-	err       error
+	err       error // the first failure, set before done is closed
 	done      chan struct{}
 }
 
@@ -363,10 +374,7 @@ func (b *Broker) close(ctx context.Context) error {
 		drained = b.drained
 	}
 	b.mu.Unlock()
-	defer func() {
-		b.cl.Close() // fails what is still buffered, ending every ProduceSync
-		b.producers.Wait()
-	}()
+	defer b.cl.Close() // fails what is still buffered
 	if drained != nil {
 		select {
 		case <-drained:

@@ -243,3 +243,27 @@ func TestRegisteredType(t *testing.T) {
 		t.Fatal("Configure accepted a bad section")
 	}
 }
+
+func TestSASLMechanismChosen(t *testing.T) {
+	tests := []struct {
+		c    Config
+		want string // "" for no SASL
+	}{
+		{Config{SecurityProtocol: Plaintext, SASLMechanism: MechanismPlain, SASLUsername: "u"}, ""},
+		{Config{SecurityProtocol: SSL, SASLMechanism: MechanismScramSHA256, SASLUsername: "u"}, ""},
+		{Config{SecurityProtocol: SASLPlaintext, SASLMechanism: MechanismPlain}, "PLAIN"},
+		{Config{SecurityProtocol: SASLSSL, SASLMechanism: MechanismScramSHA256}, "SCRAM-SHA-256"},
+		{Config{SecurityProtocol: SASLSSL, SASLMechanism: MechanismScramSHA512}, "SCRAM-SHA-512"},
+		{Config{SecurityProtocol: SASLSSL, SASLMechanism: MechanismOAuthBearer, OAuthToken: "t"}, "OAUTHBEARER"},
+	}
+	for _, tc := range tests {
+		m := tc.c.saslMechanism()
+		got := ""
+		if m != nil {
+			got = m.Name()
+		}
+		if got != tc.want {
+			t.Errorf("%s/%s: mechanism %q, want %q", tc.c.SecurityProtocol, tc.c.SASLMechanism, got, tc.want)
+		}
+	}
+}

@@ -253,7 +253,7 @@ func TestTopicAuthorizationFake(t *testing.T) {
 func TestTLSFake(t *testing.T) {
 	pki := newTestPKI(t, "localhost") // not 127.0.0.1, which the client dials
 	other := newTestPKI(t, "localhost")
-	fake := newFake(t, kfake.TLS(pki.server))
+	fake := newFake(t, kfake.TLS(pki.server), kfake.AllowAutoTopicCreation())
 	base := Config{Seeds: fake.ListenAddrs(), SecurityProtocol: SSL, CAFile: pki.caFile, CertFile: pki.certFile, KeyFile: pki.keyFile}
 	cases := []struct {
 		name    string
@@ -289,14 +289,14 @@ func TestTLSFake(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !errors.Is(err, ErrTopicNotFound) {
-				// The topic does not exist: reaching that verdict proves
-				// the TLS session worked.
-				if b != nil {
-					b.Close(ctx)
-				}
-				t.Fatalf("Open = %v, want ErrTopicNotFound over a working TLS session", err)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
 			}
+			// Open's metadata request auto-created the topic over TLS.
+			if err := b.Ping(ctx); err != nil {
+				t.Errorf("Ping: %v", err)
+			}
+			b.Close(ctx)
 		})
 	}
 	// And a full round trip.
@@ -324,5 +324,28 @@ func TestCompressionFake(t *testing.T) {
 			b, topic := tg.open(t, 1, func(c *Config) { c.Compression = codec })
 			publishAndRead(t, b, tg.opts, topic)
 		})
+	}
+}
+
+// TestTopicRecreated: with create_topic, a topic deleted while parley runs
+// is created again, and the caller's retry goes through.
+func TestTopicRecreated(t *testing.T) {
+	tg := fakeTarget(newFake(t))
+	b, topic := tg.open(t, 1, func(c *Config) { c.CreateTopic, c.Partitions = true, 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := b.adm.DeleteTopics(ctx, topic); err != nil {
+		t.Fatal(err)
+	}
+	err := b.Publish(ctx, seqEvents(3, 1)...)
+	if !errors.Is(err, ErrTopicNotFound) {
+		t.Fatalf("Publish = %v, want ErrTopicNotFound", err)
+	}
+	if err := b.Publish(ctx, seqEvents(3, 1)...); err != nil {
+		t.Fatalf("retry after the topic was recreated: %v", err)
+	}
+	md, err := b.adm.Metadata(ctx, topic)
+	if err != nil || len(md.Topics[topic].Partitions) != 2 {
+		t.Fatalf("recreated topic: %v, %d partitions, want 2", err, len(md.Topics[topic].Partitions))
 	}
 }
