@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/parleyhq/parley/broker"
 	"github.com/parleyhq/parley/event"
 )
 
@@ -41,6 +42,10 @@ type HandlerOptions struct {
 	Registerer prometheus.Registerer
 	// Now is the clock for filled-in timestamps (default time.Now).
 	Now func() time.Time
+	// RetryAfter reads the wait a publish error suggests, for the
+	// Retry-After header of the 503 it causes (pass spool.RetryAfter).
+	// Default: errors with a RetryAfter() time.Duration method, else 1s.
+	RetryAfter func(error) (time.Duration, bool)
 }
 
 // Handler serves Rasa's conversation tracker API:
@@ -60,6 +65,7 @@ type Handler struct {
 	version string
 	log     *slog.Logger
 	now     func() time.Time
+	retry   func(error) (time.Duration, bool)
 	events  *prometheus.CounterVec
 }
 
@@ -71,7 +77,7 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 	if o.Store == nil {
 		return nil, errors.New("tracker: NewHandler needs a Store")
 	}
-	h := &Handler{store: o.Store, pub: o.Publisher, token: o.AuthToken, max: o.MaxBodyBytes, version: o.Version, log: o.Logger, now: o.Now}
+	h := &Handler{store: o.Store, pub: o.Publisher, token: o.AuthToken, max: o.MaxBodyBytes, version: o.Version, log: o.Logger, now: o.Now, retry: o.RetryAfter}
 	if h.max <= 0 {
 		h.max = DefaultMaxBodyBytes
 	}
@@ -301,21 +307,34 @@ func (e *publishError) Error() string { return "publish: " + e.err.Error() }
 func (e *publishError) Unwrap() error { return e.err }
 
 // retryAfterer is implemented by publisher errors that mean "full, come
-// back later" (the spool at its size limit).
+// back later".
 type retryAfterer interface{ RetryAfter() time.Duration }
+
+func (h *Handler) retryAfter(err error) (time.Duration, bool) {
+	if h.retry != nil {
+		return h.retry(err)
+	}
+	var ra retryAfterer
+	if errors.As(err, &ra) {
+		return ra.RetryAfter(), true
+	}
+	return 0, false
+}
 
 func (h *Handler) storeError(err error) *apiError {
 	var pe *publishError
 	switch {
+	case errors.As(err, &pe) && errors.Is(err, broker.ErrPermanent):
+		// Retrying cannot help (an event larger than the spool takes).
+		return errBadRequest("The events cannot be published, so none were stored. Error: "+pe.err.Error(), event.Value{}, "")
 	case errors.As(err, &pe):
 		e := &apiError{
 			status: http.StatusServiceUnavailable, reason: "ServiceUnavailable",
 			message: "Could not publish the events, so none were stored; retry the request. Error: " + pe.err.Error(),
 		}
 		e.retryAfter = 1
-		var ra retryAfterer
-		if errors.As(err, &ra) {
-			e.retryAfter = max(1, int(math.Ceil(ra.RetryAfter().Seconds())))
+		if d, ok := h.retryAfter(pe.err); ok {
+			e.retryAfter = max(1, int(math.Ceil(d.Seconds())))
 		}
 		return e
 	case errors.Is(err, ErrInvalidID):

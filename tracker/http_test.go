@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/broker"
 	"github.com/parleyhq/parley/broker/brokertest"
 	"github.com/parleyhq/parley/event"
 	"github.com/parleyhq/parley/internal/fixtures"
@@ -460,6 +461,28 @@ func TestAPIPublishFailure(t *testing.T) {
 			t.Fatalf("after the retry: %d stored, %d published", got, pub)
 		}
 	})
+}
+
+// TestAPIPublishErrorKinds: a full spool's wait becomes Retry-After; a
+// permanent failure is the client's problem (400), not a retry.
+func TestAPIPublishErrorKinds(t *testing.T) {
+	full := errors.New("spool is full")
+	a := newAPI(t, tracker.NewMemoryStore(), func(o *tracker.HandlerOptions) {
+		o.RetryAfter = func(err error) (time.Duration, bool) { return 2500 * time.Millisecond, errors.Is(err, full) }
+	})
+	a.rec.FailNext, a.rec.Err = 1, full
+	r := a.do("POST", "/conversations/c1/tracker/events", `{"event": "pause", "timestamp": 1}`)
+	if r.status != 503 || r.header.Get("Retry-After") != "3" {
+		t.Fatalf("full: %d Retry-After %q", r.status, r.header.Get("Retry-After"))
+	}
+	a.rec.FailNext, a.rec.Err = 1, broker.Permanent(errors.New("event too large"))
+	r = a.do("POST", "/conversations/c1/tracker/events", `{"event": "pause", "timestamp": 1}`)
+	if r.status != 400 || !strings.Contains(r.body, "event too large") || r.header.Get("Retry-After") != "" {
+		t.Fatalf("permanent: %d %s", r.status, r.body)
+	}
+	if len(a.stored("c1")) != 0 {
+		t.Fatal("stored although publishing failed")
+	}
 }
 
 // failingStore fails writes after the update function ran, as a database
