@@ -128,3 +128,20 @@ func TestBackoffDelay(t *testing.T) {
 		}
 	}
 }
+
+func TestNameKey(t *testing.T) {
+	secs := sections(t, "event_broker:\n  - type: test-recorder\n    name: primary\n  - type: test-recorder\n")
+	if got := broker.Names(secs); got[0] != "primary" || got[1] != "test-recorder" {
+		t.Fatalf("names %v", got)
+	}
+	if _, err := broker.ConfigureAll(secs); err != nil {
+		t.Fatal(err)
+	}
+	if w := secs[0].Warnings(); len(w) != 0 {
+		t.Fatalf("name reported as unknown: %v", w)
+	}
+	dup := sections(t, "event_broker:\n  - type: test-recorder\n    name: a\n  - type: test-recorder\n    name: a\n")
+	if _, err := broker.ConfigureAll(dup); err == nil || !strings.Contains(err.Error(), `endpoints.yml:5: event_broker[1].name: broker name "a" is already used by event_broker[0]`) {
+		t.Fatalf("got %v", err)
+	}
+}

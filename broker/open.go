@@ -17,7 +17,10 @@ type Named struct {
 	Broker
 }
 
-// Names returns the names OpenAll gives to secs, in order.
+// Names returns the names OpenAll gives to secs, in order: the section's
+// name key when set (a parley extension; it keeps the spool's delivery
+// position of a broker when brokers are added or reordered), else the
+// type, with "#n" when several brokers share a type.
 func Names(secs []*config.Section) []string {
 	count := map[string]int{}
 	types := make([]string, len(secs))
@@ -27,11 +30,17 @@ func Names(secs []*config.Section) []string {
 			t = DefaultType
 		}
 		types[i] = t
-		count[t]++
+		if s.String("name", "") == "" {
+			count[t]++
+		}
 	}
 	seen := map[string]int{}
 	names := make([]string, len(secs))
 	for i, t := range types {
+		if n := secs[i].String("name", ""); n != "" {
+			names[i] = n
+			continue
+		}
 		names[i] = t
 		if count[t] > 1 {
 			seen[t]++
@@ -52,6 +61,14 @@ func ConfigureAll(secs []*config.Section) ([]Opener, error) {
 			continue
 		}
 		openers[i] = o
+	}
+	seen := map[string]int{}
+	for i, n := range Names(secs) {
+		if j, dup := seen[n]; dup {
+			secs[i].Errorf("name", "broker name %q is already used by event_broker[%d]; give each broker its own name", n, j)
+			errs = append(errs, secs[i].Err())
+		}
+		seen[n] = i
 	}
 	if len(errs) > 0 {
 		return nil, config.Errors(errs)

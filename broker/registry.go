@@ -83,6 +83,7 @@ func Configure(sec *config.Section) (Opener, error) {
 		}
 		return nil, unknownTypeError{sec.Err()}
 	}
+	sec.String("name", "") // parley's own key, read by Names; not the factory's
 	open, err := f(sec)
 	if err != nil {
 		return nil, err

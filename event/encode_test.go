@@ -152,3 +152,31 @@ func TestExportedPutsSenderLast(t *testing.T) {
 		t.Fatalf("compact of re-read export: %s", got)
 	}
 }
+
+func TestFromRasaTrustedIsLazyAndComplete(t *testing.T) {
+	for i, raw := range fixtures.RasaBytes() {
+		ev := FromRasaTrusted("id", "ignored-until-checked", raw)
+		full, err := FromRasa("id", raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.SenderID = full.SenderID
+		ev.rasaSender = full.SenderID
+		if got := ev.RasaJSON(); !bytes.Equal(got, raw) {
+			t.Fatalf("line %d: bytes changed", i+1)
+		}
+		if ev.lazy == nil {
+			t.Fatal("RasaJSON parsed the body")
+		}
+		if ev.Type() != full.Type() || !Equal(ev.Value(), full.Value()) || ev.Validate() != nil {
+			t.Fatalf("line %d: lazy body differs", i+1)
+		}
+		if got := string(ev.AppendJSON(nil, FormatCompact)); got != string(full.AppendJSON(nil, FormatCompact)) {
+			t.Fatalf("line %d: compact differs", i+1)
+		}
+	}
+	bad := FromRasaTrusted("x", "s", []byte("not json"))
+	if bad.Type() != "" || bad.Body().Len() != 0 {
+		t.Fatal("unparsable trusted bytes should give an empty body")
+	}
+}

@@ -3,6 +3,7 @@ package event
 import (
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // Event is one Rasa tracker event addressed to a conversation.
@@ -32,6 +33,31 @@ type Event struct {
 	rasa       []byte // the Rasa bytes for rasaSender, when already known
 	// rasaSender is the SenderID the cached bytes were made with.
 	rasaSender string
+	// lazy holds a body not parsed yet (FromRasaTrusted), shared by copies.
+	lazy *lazyBody
+}
+
+type lazyBody struct {
+	once       sync.Once
+	data       []byte
+	body       Value
+	senderLast bool
+}
+
+// loaded returns e with its body parsed, if it was deferred.
+func (e Event) loaded() Event {
+	if l := e.lazy; l != nil {
+		l.once.Do(func() {
+			full, err := FromRasa("", l.data)
+			if err != nil {
+				l.body = Value{kind: Object, obj: []Member{}} // see FromRasaTrusted
+				return
+			}
+			l.body, l.senderLast = full.body, full.senderLast
+		})
+		e.body, e.senderLast, e.lazy = l.body, l.senderLast, nil
+	}
+	return e
 }
 
 // ErrNotObject is returned for JSON that is not an object.
@@ -89,9 +115,18 @@ func FromRasa(id string, data []byte) (Event, error) {
 	return ev, nil
 }
 
+// FromRasaTrusted is FromRasa for bytes parley itself wrote and checked
+// (the spool's records, checksummed): it keeps the bytes and parses the
+// body only if something reads it, so republishing costs no parse. Bytes
+// that turn out not to parse give an empty body.
+func FromRasaTrusted(id, senderID string, data []byte) Event {
+	return Event{ID: id, SenderID: senderID, rasa: data, rasaSender: senderID, lazy: &lazyBody{data: data}}
+}
+
 // Exported returns e as `rasa export` publishes it: sender_id after the
 // other keys instead of first.
 func (e Event) Exported() Event {
+	e = e.loaded()
 	if !e.senderLast {
 		e.senderLast = true
 		e.rasa, e.rasaSender = nil, ""
@@ -111,18 +146,18 @@ func New(senderID string, body Value) (Event, error) {
 }
 
 // Body returns the event's JSON object without sender_id.
-func (e Event) Body() Value { return e.body }
+func (e Event) Body() Value { return e.loaded().body }
 
 // Type returns the "event" field, the Rasa type name ("user", "bot", ...).
 func (e Event) Type() string {
-	v, _ := e.body.Get("event")
+	v, _ := e.loaded().body.Get("event")
 	return v.Str()
 }
 
 // Timestamp returns the "timestamp" field in Unix seconds and whether it is
 // a number.
 func (e Event) Timestamp() (float64, bool) {
-	v, ok := e.body.Get("timestamp")
+	v, ok := e.loaded().body.Get("timestamp")
 	if !ok {
 		return 0, false
 	}
@@ -130,7 +165,7 @@ func (e Event) Timestamp() (float64, bool) {
 }
 
 // Get returns a field of the body.
-func (e Event) Get(key string) (Value, bool) { return e.body.Get(key) }
+func (e Event) Get(key string) (Value, bool) { return e.loaded().body.Get(key) }
 
 // With returns a copy of e with a body field set (an existing key keeps its
 // place). Setting "sender_id" sets SenderID instead.
@@ -139,6 +174,7 @@ func (e Event) With(key string, val Value) Event {
 		e.SenderID = val.Str()
 		return e
 	}
+	e = e.loaded()
 	e.body = e.body.With(key, val)
 	e.rasa, e.rasaSender = nil, ""
 	return e
@@ -147,6 +183,7 @@ func (e Event) With(key string, val Value) Event {
 // Value returns the event as Rasa publishes it: sender_id first, then the
 // body.
 func (e Event) Value() Value {
+	e = e.loaded()
 	ms := make([]Member, 0, len(e.body.obj)+1)
 	sender := Member{Key: "sender_id", Value: StringValue(e.SenderID)}
 	if !e.senderLast {
@@ -165,6 +202,7 @@ func (e Event) AppendJSON(dst []byte, f Format) []byte {
 	if f == FormatRasa && e.rasa != nil && e.rasaSender == e.SenderID {
 		return append(dst, e.rasa...)
 	}
+	e = e.loaded()
 	if e.senderLast {
 		return e.Value().AppendJSON(dst, f)
 	}

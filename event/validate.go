@@ -30,6 +30,7 @@ func (e ValidationError) Error() string {
 // types. Unknown types and unknown fields are fine. It returns a
 // ValidationError or nil.
 func (e Event) Validate() error {
+	e = e.loaded()
 	var errs ValidationError
 	add := func(field, msg string) { errs = append(errs, &FieldError{Field: field, Msg: msg}) }
 

@@ -465,8 +465,18 @@ func (b *Broker) serve(s *session) error {
 		case <-s.failed:
 			return s.failErr
 		case <-s.redeclare:
-			if err := b.declareTopology(s.conn); err != nil {
-				b.log.Warn("rabbitmq: redeclaring the queues after an unroutable message failed", "err", err)
+			// In the session's own goroutine: a declaration waits for
+			// RabbitMQ's reply, and this loop must keep watching. Closing
+			// the connection ends it; s.close waits for it.
+			if s.redeclaring.CompareAndSwap(false, true) {
+				s.wg.Add(1)
+				go func() {
+					defer s.wg.Done()
+					defer s.redeclaring.Store(false)
+					if err := b.declareTopology(s.conn); err != nil {
+						b.log.Warn("rabbitmq: redeclaring the queues after an unroutable message failed", "err", err)
+					}
+				}()
 			}
 		case <-b.ctx.Done():
 			return nil

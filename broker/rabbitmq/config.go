@@ -341,7 +341,11 @@ func parseConfig(sec *config.Section, getenv func(string) string) (Config, error
 	} else {
 		sec.Errorf("format", "must be rasa or compact")
 	}
-	sec.WarnUnused("pika")
+	typ := sec.Type()
+	if typ == "" {
+		typ = "pika"
+	}
+	sec.WarnUnused(typ)
 	return c, sec.Err()
 }
 

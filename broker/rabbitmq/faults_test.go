@@ -1,6 +1,7 @@
 package rabbitmq
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -299,11 +300,17 @@ func TestRestartMidPublishLosesNothing(t *testing.T) {
 	c := testConfig(t, url, 1, nil)
 	b := openBroker(t, c)
 	const workers, each, batch = 4, 5000, 100
-	var restarted sync.WaitGroup
-	var once sync.Once
+	var (
+		restarted sync.WaitGroup
+		once      sync.Once
+		confirmed atomic.Int64
+		atDrop    atomic.Int64 // events confirmed when the broker saw RabbitMQ go
+	)
+	atDrop.Store(-1)
 	restartErr := make(chan error, 1)
 	res := publishAll(t, b, workers, each, batch, func(total int64) {
-		if total < 5000 {
+		confirmed.Store(total)
+		if total < 3000 {
 			return
 		}
 		once.Do(func() {
@@ -311,12 +318,31 @@ func TestRestartMidPublishLosesNothing(t *testing.T) {
 			go func() {
 				defer restarted.Done()
 				t.Logf("restarting RabbitMQ after %d confirmed events", total)
+				var out bytes.Buffer
 				cmd := exec.Command(filepath.Join(root, "scripts", "services.sh"), "restart", "rabbitmq")
-				out, err := cmd.CombinedOutput()
-				if err != nil {
-					err = fmt.Errorf("services.sh restart rabbitmq: %w\n%s", err, out)
+				cmd.Stdout, cmd.Stderr = &out, &out
+				if err := cmd.Start(); err != nil {
+					restartErr <- err
+					return
 				}
-				restartErr <- err
+				exited := make(chan error, 1)
+				go func() { exited <- cmd.Wait() }()
+				tick := time.NewTicker(5 * time.Millisecond)
+				defer tick.Stop()
+				for {
+					select {
+					case err := <-exited:
+						if err != nil {
+							err = fmt.Errorf("services.sh restart rabbitmq: %w\n%s", err, out.String())
+						}
+						restartErr <- err
+						return
+					case <-tick.C:
+						if atDrop.Load() < 0 && b.Ping(context.Background()) != nil {
+							atDrop.Store(confirmed.Load())
+						}
+					}
+				}
 			}()
 		})
 	})
@@ -328,6 +354,14 @@ func TestRestartMidPublishLosesNothing(t *testing.T) {
 		}
 	default:
 		t.Fatal("RabbitMQ was never restarted")
+	}
+	switch n := atDrop.Load(); {
+	case n < 0:
+		t.Fatal("the broker never saw the connection drop")
+	case n >= workers*each:
+		t.Fatalf("RabbitMQ went down only after all %d events were confirmed: nothing was tested", n)
+	default:
+		t.Logf("connection dropped after %d of %d events were confirmed", n, workers*each)
 	}
 	// services.sh returns once RabbitMQ accepts connections again; the
 	// broker has reconnected when Ping succeeds.

@@ -188,47 +188,81 @@ func (r *reader) read(ctx context.Context, n int) ([]amqp.Delivery, error) {
 		return r.msgs, err
 	}
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return r.msgs, err
-	}
 	peek, err := conn.Channel()
 	if err != nil {
 		return r.msgs, err
 	}
-	if err := ch.Qos(2000, 0, false); err != nil {
-		return r.msgs, err
+	for {
+		enough, err := r.consume(ctx, conn, n)
+		if err != nil || !enough {
+			return r.msgs, err
+		}
+		// Every message delivered before the consumer was cancelled is in
+		// r.msgs: stop when none is left (more would be duplicates).
+		q, err := peek.QueueDeclarePassive(r.queue, true, false, false, false, nil)
+		if err != nil || q.Messages == 0 {
+			return r.msgs, err
+		}
 	}
-	deliveries, err := ch.Consume(r.queue, "", true, false, false, false, nil)
+}
+
+// consume consumes (auto-ack) until r holds n messages and the queue
+// looks drained, or ctx ends; then it cancels the consumer and takes every
+// message RabbitMQ delivered before the cancellation.
+func (r *reader) consume(ctx context.Context, conn *amqp.Connection, n int) (enough bool, err error) {
+	ch, err := conn.Channel()
 	if err != nil {
-		return r.msgs, err
+		return false, err
+	}
+	defer ch.Close()
+	peek, err := conn.Channel()
+	if err != nil {
+		return false, err
+	}
+	defer peek.Close()
+	if err := ch.Qos(2000, 0, false); err != nil {
+		return false, err
+	}
+	const tag = "parley-test-reader"
+	deliveries, err := ch.Consume(r.queue, tag, true, false, false, false, nil)
+	if err != nil {
+		return false, err
 	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	for {
+	for enough = false; !enough; {
 		select {
 		case d, ok := <-deliveries:
 			if !ok {
-				return r.msgs, errors.New("consumer closed")
+				return false, errors.New("consumer closed")
 			}
 			r.msgs = append(r.msgs, d)
 			continue
 		case <-ctx.Done():
-			return r.msgs, nil
 		case <-tick.C:
+			if len(r.msgs) < n {
+				continue
+			}
+			q, err := peek.QueueDeclarePassive(r.queue, true, false, false, false, nil)
+			if err != nil {
+				return false, err
+			}
+			if q.Messages > 0 {
+				continue
+			}
+			enough = true
 		}
-		if len(r.msgs) < n {
-			continue
+		if err := ch.Cancel(tag, false); err != nil {
+			return false, err
 		}
-		// Enough: stop once nothing more is waiting, to catch duplicates.
-		q, err := peek.QueueDeclarePassive(r.queue, true, false, false, false, nil)
-		if err != nil {
-			return r.msgs, err
+		for d := range deliveries {
+			r.msgs = append(r.msgs, d)
 		}
-		if q.Messages == 0 && len(deliveries) == 0 {
-			return r.msgs, nil
+		if !enough {
+			return false, nil // ctx ended: what arrived so far
 		}
 	}
+	return true, nil
 }
 
 // destination reads r as brokertest messages.

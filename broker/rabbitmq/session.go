@@ -33,14 +33,15 @@ type session struct {
 	conn *amqp.Connection
 	ch   *amqp.Channel
 
-	connClosed chan *amqp.Error
-	chClosed   chan *amqp.Error
-	confirms   chan amqp.Confirmation
-	returns    chan amqp.Return
-	blockings  chan amqp.Blocking
-	flows      chan bool
-	redeclare  chan struct{} // a message came back unroutable
-	wg         sync.WaitGroup
+	connClosed  chan *amqp.Error
+	chClosed    chan *amqp.Error
+	confirms    chan amqp.Confirmation
+	returns     chan amqp.Return
+	blockings   chan amqp.Blocking
+	flows       chan bool
+	redeclare   chan struct{} // a message came back unroutable
+	redeclaring atomic.Bool   // a redeclaration is running
+	wg          sync.WaitGroup
 
 	mu       sync.Mutex
 	dead     bool      // no more sends: the session failed
