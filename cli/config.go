@@ -8,6 +8,7 @@ import (
 
 	"github.com/parleyhq/parley/broker"
 	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/server"
 )
 
 // sectionChecker validates a part of endpoints.yml for `config check`
@@ -15,7 +16,7 @@ import (
 // (tracker store, consumer API) append one.
 type sectionChecker func(ep *config.Endpoints) (notes []string, err error)
 
-var sectionCheckers = []sectionChecker{checkEventBrokers}
+var sectionCheckers = []sectionChecker{checkEventBrokers, server.CheckEndpoints}
 
 func checkEventBrokers(ep *config.Endpoints) ([]string, error) {
 	if _, err := broker.ConfigureAll(ep.EventBrokers); err != nil {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/parleyhq/parley/broker"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/server"
 )
@@ -32,10 +31,15 @@ the configuration of ./endpoints.yml, or the built-in defaults when there is
 none: the SQL event broker on SQLite events.db and the SQL tracker store on
 SQLite rasa.db, both in the working directory.
 
+Every accepted event is first written to the spool (.parley/spool by
+default), a write-ahead log on disk, and then delivered to each broker at
+least once, retrying through broker outages and parley restarts.
+
 Endpoints: POST /events (ingest), Rasa's /conversations/{id}/tracker API,
-GET /health, /ready, /metrics, /version. SIGINT or SIGTERM shuts down
-gracefully: requests in flight finish and accepted events are delivered
-(up to --shutdown-timeout).`,
+the REST consumer API (/consumers, /partitions, /openapi.json), GET /health,
+/ready, /metrics, /version. SIGINT or SIGTERM shuts down gracefully: requests
+in flight finish and the spool delivers what it can within
+--shutdown-timeout; the rest is delivered on the next start.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), g, f) },
 	}
@@ -60,40 +64,12 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) error {
 		return err
 	}
 	log.Info("configuration loaded", "file", ep.File)
-	brokers, err := broker.OpenAll(ctx, ep.EventBrokers, broker.Env{Logger: log})
-	if err != nil {
-		return err
-	}
-	fan := broker.Fanout(brokers)
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)
-		defer cancel()
-		if err := fan.Close(cctx); err != nil {
-			log.Error("closing brokers", "err", err)
-		}
-	}()
-	var checks []server.Check
-	for _, b := range brokers {
-		if p, ok := b.Broker.(broker.Pinger); ok {
-			checks = append(checks, server.Check{Name: "broker " + b.Name, Probe: p.Ping})
-		}
-	}
-	srv, err := server.New(server.Options{
-		Addr:         f.addr,
-		Version:      Version(),
-		Logger:       log,
-		Publisher:    fan,
-		AuthToken:    f.authToken,
-		MaxBodyBytes: maxBody,
-		Checks:       checks,
+	gw, err := server.NewGateway(ctx, ep, server.GatewayOptions{
+		Addr: f.addr, AuthToken: f.authToken, MaxBodyBytes: maxBody,
+		ShutdownTimeout: f.shutdownTimeout, Version: Version(), Logger: log,
 	})
 	if err != nil {
 		return err
 	}
-	ln, err := srv.Listen()
-	if err != nil {
-		return err
-	}
-	log.Info("parley is listening", "addr", "http://"+ln.Addr().String(), "brokers", brokerNames(brokers), "version", Version())
-	return srv.Serve(ctx, ln, f.shutdownTimeout)
+	return gw.Run(ctx)
 }

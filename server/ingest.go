@@ -13,11 +13,8 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/ingest"
+	"github.com/parleyhq/parley/spool"
 )
-
-// retryAfterer is implemented by publisher errors that mean "full, come
-// back later" (the spool at its size limit).
-type retryAfterer interface{ RetryAfter() time.Duration }
 
 // handleIngest is POST /events: a JSON array, one object, or NDJSON of
 // events that each carry sender_id. All or nothing: a bad event fails the
@@ -68,15 +65,19 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) publishFailed(w http.ResponseWriter, ctx context.Context, err error) {
-	var full retryAfterer
-	if errors.As(err, &full) {
+	if wait, full := spool.RetryAfter(err); full {
 		s.metrics.rejected.WithLabelValues("full").Inc()
-		secs := int(math.Ceil(full.RetryAfter().Seconds()))
+		secs := int(math.Ceil(wait.Seconds()))
 		if secs < 1 {
 			secs = 1
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		writeError(w, http.StatusServiceUnavailable, 50301, "parley cannot accept more events right now ("+err.Error()+"); nothing of this request was accepted, retry later")
+		return
+	}
+	if errors.Is(err, spool.ErrTooLarge) {
+		s.metrics.rejected.WithLabelValues("too_large").Inc()
+		writeError(w, http.StatusRequestEntityTooLarge, 41302, "events not accepted: "+err.Error())
 		return
 	}
 	s.metrics.rejected.WithLabelValues("error").Inc()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,8 +49,16 @@ type Options struct {
 	// Mounts are extra handlers: Rasa's conversation API, the consumer
 	// API. Each registers its own routes.
 	Mounts []func(mux *http.ServeMux)
+	// Prefixes route every request whose path starts with a prefix to its
+	// handler as is, before the ServeMux would clean the path: Rasa's
+	// conversation ids may contain "//", which the mux would redirect.
+	Prefixes map[string]http.Handler
 	// Checks are run by GET /ready.
 	Checks []Check
+	// OnShutdown runs when shutdown starts, before waiting for requests in
+	// flight: it ends long polls and streams (the consumer API) that would
+	// otherwise hold shutdown for its whole timeout.
+	OnShutdown []func(ctx context.Context)
 	// Registry collects the metrics served at GET /metrics (default a new
 	// registry with Go and process collectors).
 	Registry *prometheus.Registry
@@ -103,7 +112,20 @@ func (s *Server) routes() {
 }
 
 // Handler returns the server's root handler, for tests with httptest.
-func (s *Server) Handler() http.Handler { return s.logRequests(s.mux) }
+func (s *Server) Handler() http.Handler {
+	if len(s.opts.Prefixes) == 0 {
+		return s.logRequests(s.mux)
+	}
+	return s.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for prefix, h := range s.opts.Prefixes {
+			if strings.HasPrefix(r.URL.Path, prefix) {
+				h.ServeHTTP(w, r)
+				return
+			}
+		}
+		s.mux.ServeHTTP(w, r)
+	}))
+}
 
 // Listen binds the address; Serve then serves on it. Split so that the
 // caller learns of a busy port before logging "listening".
@@ -136,6 +158,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout tim
 	s.log.Info("shutting down: draining requests in flight", "timeout", shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	for _, f := range s.opts.OnShutdown {
+		f(sctx)
+	}
 	if err := s.srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("server: shutdown: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/parleyhq/parley/broker/brokertest"
 	"github.com/parleyhq/parley/event"
 	"github.com/parleyhq/parley/internal/fixtures"
+	"github.com/parleyhq/parley/spool"
 )
 
 func newTestServer(t testing.TB, o Options) (*Server, *brokertest.Recorder) {
@@ -111,18 +113,17 @@ func TestIngestRejects(t *testing.T) {
 	}
 }
 
-type fullError struct{}
-
-func (fullError) Error() string              { return "spool full" }
-func (fullError) RetryAfter() time.Duration { return 1500 * time.Millisecond }
-
 func TestIngestBackPressure(t *testing.T) {
 	rec := brokertest.NewRecorder()
-	rec.FailNext, rec.Err = 1, fullError{}
+	rec.FailNext, rec.Err = 1, &spool.FullError{RetryAfter: 1500 * time.Millisecond, Used: 10, Max: 10}
 	s, _ := newTestServer(t, Options{Publisher: rec})
 	resp, m := do(t, s, "POST", "/events", fixtures.Events()[0])
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "2" || !strings.Contains(m["message"].(string), "retry later") {
 		t.Fatalf("full: %d %q %v", resp.StatusCode, resp.Header.Get("Retry-After"), m)
+	}
+	rec.FailNext, rec.Err = 1, fmt.Errorf("wrapped: %w", spool.ErrTooLarge)
+	if resp, _ := do(t, s, "POST", "/events", fixtures.Events()[0]); resp.StatusCode != 413 {
+		t.Fatalf("too large for the spool: %d", resp.StatusCode)
 	}
 	rec.FailNext, rec.Err = 1, errors.New("disk on fire")
 	if resp, _ := do(t, s, "POST", "/events", fixtures.Events()[0]); resp.StatusCode != 503 {
