@@ -161,6 +161,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	return errors.Join(serveErr, g.closeAll(cctx))
 }
 
+// Close closes everything Run would close at shutdown, for callers that
+// serve the Handler themselves (tests).
+func (g *Gateway) Close(ctx context.Context) error { return g.closeAll(ctx) }
+
 func (g *Gateway) closeAll(ctx context.Context) error {
 	var errs []error
 	for i := len(g.closers) - 1; i >= 0; i-- {
