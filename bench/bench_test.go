@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,13 +30,17 @@ func TestPublishCountsAndOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := brokertest.NewRecorder()
-	var last int
-	r, err := Publish(context.Background(), "rec", evs, BrokerFunc(rec), PublishOptions{Batch: 64, Concurrency: 3, Progress: func(n int) { last = max(last, n) }})
+	var last atomic.Int64
+	progress := func(n int) {
+		for cur := last.Load(); int64(n) > cur && !last.CompareAndSwap(cur, int64(n)); cur = last.Load() {
+		}
+	}
+	r, err := Publish(context.Background(), "rec", evs, BrokerFunc(rec), PublishOptions{Batch: 64, Concurrency: 3, Progress: progress})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Events != 1000 || len(rec.Events()) != 1000 || last != 1000 || r.Latency.Count != 16 {
-		t.Fatalf("result %+v, recorded %d, progress %d", r, len(rec.Events()), last)
+	if r.Events != 1000 || len(rec.Events()) != 1000 || last.Load() != 1000 || r.Latency.Count != 16 {
+		t.Fatalf("result %+v, recorded %d, progress %d", r, len(rec.Events()), last.Load())
 	}
 	rec.FailNext = 1
 	if _, err := Publish(context.Background(), "rec", evs, BrokerFunc(rec), PublishOptions{}); err == nil {

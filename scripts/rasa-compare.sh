@@ -284,7 +284,7 @@ p = u.urlparse(sys.argv[1]); print(p.username or "guest", p.password or "guest",
 			return
 		}
 	done
-	compare "$name" "$d" --volatile message_id
+	compare "$name" "$d" --volatile message_id --extension parley-event-id --absent-is priority=0
 }
 
 filters=("$@")

@@ -36,7 +36,10 @@ func TestSegmentsRemovedAfterEveryBroker(t *testing.T) {
 
 	slow.set(true)
 	waitEvents(t, slow.Recorder, 200)
-	eventually(t, "segments removed", func() bool { return len(segmentFiles(t, dir)) == 1 })
+	// The files go first, then the byte count and the metric: wait for all.
+	eventually(t, "segments removed", func() bool {
+		return len(segmentFiles(t, dir)) == 1 && testutil.ToFloat64(s.m.segmentsRemoved) == float64(len(segs)-1)
+	})
 	left := segmentFiles(t, dir)[0]
 	if left != segs[len(segs)-1] {
 		t.Errorf("kept %s, want the active segment %s", left, segs[len(segs)-1])

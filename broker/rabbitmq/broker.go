@@ -260,8 +260,12 @@ func (b *Broker) enter() bool {
 	return true
 }
 
+// EventIDHeader carries the event ID, as the Kafka broker's header does.
+const EventIDHeader = "parley-event-id"
+
 // message builds the AMQP message Rasa sends for ev, plus its ID as
-// message_id for deduplication downstream.
+// message_id and in the parley-event-id header for deduplication
+// downstream.
 func (b *Broker) message(ev event.Event) (amqp.Publishing, error) {
 	var body []byte
 	if b.cfg.Format == event.FormatRasa {
@@ -272,11 +276,18 @@ func (b *Broker) message(ev event.Event) (amqp.Publishing, error) {
 	if int64(len(body)) > b.cfg.MaxMessageSize {
 		return amqp.Publishing{}, broker.Permanent(fmt.Errorf("rabbitmq: event %s of %d bytes is larger than max_message_size %d", ev.ID, len(body), b.cfg.MaxMessageSize))
 	}
-	var headers amqp.Table // no header table at all when empty, as Rasa
-	if len(ev.Headers) > 0 {
-		headers = make(amqp.Table, len(ev.Headers))
+	// Rasa (aio-pika) always sends a header table, empty on live events,
+	// and consumers written for it call properties.headers.get(...).
+	// amqp091-go cannot send an empty table, so the event ID goes in as
+	// parley-event-id (as on Kafka), which keeps the table present.
+	var headers amqp.Table
+	if len(ev.Headers) > 0 || ev.ID != "" {
+		headers = make(amqp.Table, len(ev.Headers)+1)
 		for k, v := range ev.Headers {
 			headers[k] = v
+		}
+		if ev.ID != "" {
+			headers[EventIDHeader] = ev.ID
 		}
 	}
 	return amqp.Publishing{

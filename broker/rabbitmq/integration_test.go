@@ -125,8 +125,12 @@ func TestMessageProperties(t *testing.T) {
 					t.Errorf("message %d came through exchange %q key %q, want %q and \"\"", i, d.Exchange, d.RoutingKey, c.Exchange)
 				}
 			}
-			if got[0].Headers != nil {
-				t.Errorf("live event has a header table %v; Rasa sends none", got[0].Headers)
+			// Rasa sends an empty table; parley's holds only the event ID.
+			if len(got[0].Headers) != 1 || got[0].Headers[EventIDHeader] != live.ID {
+				t.Errorf("live event header table %v, want only %s=%s", got[0].Headers, EventIDHeader, live.ID)
+			}
+			if got[1].Headers[EventIDHeader] != exported.ID {
+				t.Errorf("exported event header %s = %v, want %s", EventIDHeader, got[1].Headers[EventIDHeader], exported.ID)
 			}
 			if h := got[1].Headers["rasa-export-process-id"]; h != exported.Headers["rasa-export-process-id"] {
 				t.Errorf("exported event header rasa-export-process-id = %v, want %s", h, exported.Headers["rasa-export-process-id"])
