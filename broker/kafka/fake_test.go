@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -152,8 +153,9 @@ func TestCloseFlushesAbandoned(t *testing.T) {
 	b, topic := tg.open(t, 1, func(c *Config) { c.Linger = 0 })
 	// Hold produce requests until Close runs, so the caller times out.
 	reached, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once // the control sees the retries of the request too
 	fake.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		close(reached)
+		once.Do(func() { close(reached) })
 		<-release
 		return nil, nil, false
 	})
