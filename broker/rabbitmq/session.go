@@ -64,26 +64,7 @@ type session struct {
 // connect dials RabbitMQ, declares the topology and opens the publishing
 // channel in confirm mode. ctx bounds the whole attempt.
 func (b *Broker) connect(ctx context.Context) (*session, error) {
-	cfg := amqp.Config{
-		Vhost:      b.cfg.VHost,
-		Heartbeat:  b.cfg.Heartbeat,
-		Properties: amqp.NewConnectionProperties(),
-		Dial:       dialer(ctx, b.cfg.ConnectTimeout),
-	}
-	cfg.Properties.SetClientConnectionName(b.cfg.ConnectionName)
-	if b.cfg.ExternalAuth {
-		cfg.SASL = []amqp.Authentication{&amqp.ExternalAuth{}}
-	} else {
-		cfg.SASL = []amqp.Authentication{&amqp.PlainAuth{Username: b.cfg.Username, Password: b.cfg.Password}}
-	}
-	scheme := "amqp://"
-	if b.tls != nil {
-		scheme = "amqps://"
-		cfg.TLSClientConfig = b.tls.Clone()
-	}
-	// Credentials and vhost go through cfg, never through the URL string,
-	// so that no character in them needs escaping.
-	conn, err := amqp.DialConfig(scheme+b.cfg.Addr()+"/", cfg)
+	conn, err := b.cfg.dial(ctx, b.tls)
 	if err != nil {
 		return nil, err
 	}
