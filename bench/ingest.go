@@ -25,8 +25,8 @@ type IngestOptions struct {
 	PerRequest int
 	// Connections bounds the requests in flight (default 64).
 	Connections int
-	// Progress, if set, is told the number of events accepted so far.
-	Progress func(done int)
+	// Progress, if set, is told of each request's accepted events.
+	Progress func(n int)
 }
 
 // Ingest posts events to POST /events at a fixed rate (open loop: request
@@ -90,9 +90,9 @@ func Ingest(ctx context.Context, name string, evs []event.Event, o IngestOptions
 					continue
 				}
 				lat.Add(time.Since(due))
-				n := accepted.Add(int64(o.PerRequest))
+				accepted.Add(int64(o.PerRequest))
 				if o.Progress != nil {
-					o.Progress(int(n))
+					o.Progress(o.PerRequest)
 				}
 			}
 		}()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/parleyhq/parley/broker"
@@ -17,8 +16,8 @@ type PublishOptions struct {
 	Batch int
 	// Concurrency is the number of publishing goroutines (default 4).
 	Concurrency int
-	// Progress, if set, is told the number of events published so far.
-	Progress func(done int)
+	// Progress, if set, is told of each batch published (its size).
+	Progress func(n int)
 }
 
 func (o *PublishOptions) defaults() {
@@ -54,7 +53,6 @@ func Publish(ctx context.Context, name string, evs []event.Event, publish Publis
 	}
 	var (
 		lat      Latencies
-		done     atomic.Int64
 		wg       sync.WaitGroup
 		firstErr error
 		errOnce  sync.Once
@@ -73,9 +71,8 @@ func Publish(ctx context.Context, name string, evs []event.Event, publish Publis
 					return
 				}
 				lat.Add(time.Since(t0))
-				n := done.Add(int64(len(batches[i])))
 				if o.Progress != nil {
-					o.Progress(int(n))
+					o.Progress(len(batches[i]))
 				}
 			}
 		}()

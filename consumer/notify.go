@@ -40,3 +40,6 @@ func (nb *notifying) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Unwrap returns the wrapped broker.
+func (nb *notifying) Unwrap() broker.Broker { return nb.Broker }

@@ -83,6 +83,9 @@ func Open(c Config, log *slog.Logger) (*Broker, error) {
 	return b, nil
 }
 
+// Path returns the file written.
+func (b *Broker) Path() string { return b.cfg.Path }
+
 // Publish appends one line per event and returns once they are fsynced.
 func (b *Broker) Publish(ctx context.Context, evs ...event.Event) error {
 	return b.committer.Submit(ctx, evs)

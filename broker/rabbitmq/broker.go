@@ -532,6 +532,9 @@ func (b *Broker) drop(recs []*record, err error) {
 	}
 }
 
+// Config returns the broker's configuration.
+func (b *Broker) Config() Config { return b.cfg }
+
 // Ping reports whether the connection is open and not blocked, for /ready.
 func (b *Broker) Ping(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {

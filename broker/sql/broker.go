@@ -92,6 +92,9 @@ func CreateTable(ctx context.Context, db *stdsql.DB, d sqldb.Dialect, table stri
 	return nil
 }
 
+// Config returns the broker's configuration.
+func (b *Broker) Config() Config { return b.cfg }
+
 // DB returns the database handle, for readers of the same table.
 func (b *Broker) DB() *stdsql.DB { return b.db }
 

@@ -1,0 +1,210 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/parleyhq/parley/bench"
+	"github.com/parleyhq/parley/broker"
+	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/internal/progress"
+	"github.com/parleyhq/parley/server"
+)
+
+func init() { extraCommands = append(extraCommands, newBenchCmd) }
+
+// benchFlags are shared by the bench subcommands.
+type benchFlags struct {
+	json    bool
+	senders int
+}
+
+func newBenchCmd(g *globalFlags) *cobra.Command {
+	f := &benchFlags{}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure parley: publish per broker vs the raw client, HTTP ingest latency, memory over a soak",
+		Long: `Bench runs load against the brokers of endpoints.yml (or the built-in
+defaults) and prints a table of results, or JSON with --json. Each
+publish result is compared, in the same run, with the same workload through
+the raw client library (franz-go, amqp091-go, a batched SQL insert, a plain
+append+fsync). docs/benchmarks.md records a run and how to reproduce it.`,
+	}
+	cmd.PersistentFlags().BoolVar(&f.json, "json", false, "print results as JSON")
+	cmd.PersistentFlags().IntVar(&f.senders, "senders", 100, "distinct conversation ids in the generated events")
+	cmd.AddCommand(newBenchPublishCmd(g, f), newBenchIngestCmd(g, f), newBenchSoakCmd(g, f))
+	return cmd
+}
+
+func (f *benchFlags) print(w io.Writer, rs []bench.Result) error {
+	if f.json {
+		return bench.WriteJSON(w, rs)
+	}
+	return bench.WriteTable(w, rs)
+}
+
+// bar draws a progress bar on stderr when it is a terminal.
+func bar(label string, total int) *progress.Bar {
+	if !progress.IsTerminal(os.Stderr) {
+		return nil
+	}
+	return progress.New(os.Stderr, progress.Options{Label: label, Total: int64(total), Unit: "ev"})
+}
+
+func newBenchPublishCmd(g *globalFlags, f *benchFlags) *cobra.Command {
+	var (
+		events, batch, concurrency int
+		only                       string
+		raw                        bool
+	)
+	cmd := &cobra.Command{
+		Use:   "publish",
+		Short: "Publish generated events through each configured broker, then through its raw client",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger(slog.LevelWarn)
+			if err != nil {
+				return err
+			}
+			ep, err := config.Load(g.endpoints)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			brokers, err := broker.OpenAll(ctx, ep.EventBrokers, broker.Env{Logger: log})
+			if err != nil {
+				return err
+			}
+			defer broker.Fanout(brokers).Close(context.WithoutCancel(ctx))
+			evs, err := bench.Events(events, f.senders)
+			if err != nil {
+				return err
+			}
+			opts := bench.PublishOptions{Batch: batch, Concurrency: concurrency}
+			var results []bench.Result
+			for _, b := range brokers {
+				if only != "" && b.Name != only {
+					continue
+				}
+				run := func(name string, pub bench.PublishFunc) (bench.Result, error) {
+					pb := bar(name, len(evs))
+					opts.Progress = func(n int) { pb.Add(int64(n)) }
+					r, err := bench.Publish(ctx, name, evs, pub, opts)
+					pb.Finish()
+					return r, err
+				}
+				r, err := run("parley "+b.Name, bench.BrokerFunc(b.Broker))
+				if err != nil {
+					return err
+				}
+				if raw {
+					name, pub, closeRaw, err := bench.Baseline(ctx, b.Broker, log)
+					if err != nil {
+						return err
+					}
+					base, err := run(name+" ("+b.Name+")", pub)
+					closeRaw()
+					if err != nil {
+						return err
+					}
+					r.Compare(base)
+					results = append(results, base)
+				}
+				results = append(results, r)
+			}
+			return f.print(cmd.OutOrStdout(), results)
+		},
+	}
+	cmd.Flags().IntVar(&events, "events", 100_000, "events to publish per client")
+	cmd.Flags().IntVar(&batch, "batch", 500, "events per publish call")
+	cmd.Flags().IntVar(&concurrency, "concurrency", 4, "concurrent publish calls")
+	cmd.Flags().StringVar(&only, "broker", "", "only this broker (its name: the type, or the name key)")
+	cmd.Flags().BoolVar(&raw, "raw", true, "also run the raw client on the same destination and report the ratio")
+	return cmd
+}
+
+func newBenchIngestCmd(g *globalFlags, f *benchFlags) *cobra.Command {
+	var o bench.IngestOptions
+	cmd := &cobra.Command{
+		Use:   "ingest",
+		Short: "POST events to /events at a fixed rate and report latency percentiles",
+		Long: `Ingest drives POST /events at a fixed rate (open loop: each request is due
+at its time whatever happened before, and latency counts from then) and
+reports p50/p99/p999 and throughput. Without --url it starts parley in
+this process on a loopback port, with the configuration of endpoints.yml.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if o.URL == "" {
+				url, stop, err := startGateway(ctx, g)
+				if err != nil {
+					return err
+				}
+				defer stop()
+				o.URL = url
+			}
+			n := int(float64(o.Rate)*o.Duration.Seconds()) + o.PerRequest
+			evs, err := bench.Events(min(n, 200_000), f.senders)
+			if err != nil {
+				return err
+			}
+			pb := bar(fmt.Sprintf("ingest %d ev/s", o.Rate), n)
+			o.Progress = func(n int) { pb.Add(int64(n)) }
+			r, err := bench.Ingest(ctx, fmt.Sprintf("ingest %d ev/s, %d per request", o.Rate, max(o.PerRequest, 1)), evs, o)
+			pb.Finish()
+			if err != nil {
+				return err
+			}
+			return f.print(cmd.OutOrStdout(), []bench.Result{r})
+		},
+	}
+	cmd.Flags().StringVar(&o.URL, "url", "", "parley to load (default: start one in this process)")
+	cmd.Flags().IntVar(&o.Rate, "rate", 5000, "events per second")
+	cmd.Flags().DurationVar(&o.Duration, "duration", 30*time.Second, "how long to send")
+	cmd.Flags().IntVar(&o.PerRequest, "per-request", 1, "events per request")
+	cmd.Flags().IntVar(&o.Connections, "connections", 64, "requests in flight at most")
+	return cmd
+}
+
+// startGateway runs parley in this process on a loopback port with the
+// configuration of endpoints.yml, for benchmarks that need a server.
+func startGateway(ctx context.Context, g *globalFlags) (url string, stop func(), err error) {
+	log, err := g.logger(slog.LevelWarn)
+	if err != nil {
+		return "", nil, err
+	}
+	ep, err := config.Load(g.endpoints)
+	if err != nil {
+		return "", nil, err
+	}
+	gw, err := server.NewGateway(ctx, ep, server.GatewayOptions{Addr: "127.0.0.1:0", Version: Version(), Logger: log})
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := gw.Server.Listen()
+	if err != nil {
+		gw.Close(context.WithoutCancel(ctx))
+		return "", nil, err
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := gw.Server.Serve(sctx, ln, 30*time.Second); err != nil {
+			log.Error("bench server", "err", err)
+		}
+	}()
+	return "http://" + ln.Addr().String(), func() {
+		cancel()
+		<-done
+		cctx, c := context.WithTimeout(context.Background(), time.Minute)
+		defer c()
+		gw.Close(cctx)
+	}, nil
+}
