@@ -99,16 +99,25 @@ func DecodeBody(body []byte, senderID string) ([]event.Event, error) {
 		return nil, ErrEmpty
 	}
 	if trimmed[0] != '[' {
-		r := NewReader(bytes.NewReader(body))
-		r.SenderID = senderID
+		// NDJSON, line by line over the body itself: no reader, no copy.
 		var evs []event.Event
-		for {
-			ev, err := r.Next()
-			if err == io.EOF {
-				break
+		for line, rest := 1, body; len(rest) > 0; line++ {
+			raw := rest
+			if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+				raw, rest = rest[:i], rest[i+1:]
+			} else {
+				rest = nil
+			}
+			raw = bytes.TrimSpace(raw)
+			if len(raw) == 0 {
+				continue
+			}
+			ev, err := event.Parse(raw)
+			if err == nil {
+				ev, err = Prepare(ev, senderID)
 			}
 			if err != nil {
-				return nil, err
+				return nil, &LineError{Line: line, Err: err}
 			}
 			evs = append(evs, ev)
 		}

@@ -181,7 +181,7 @@ func (s *Spool) runCheckpoints() {
 
 // checkpointInterval is the least time between cursor writes. A crash
 // redelivers at most what was delivered in this long.
-const checkpointInterval = 20 * time.Millisecond
+const checkpointInterval = 200 * time.Millisecond
 
 // checkpoint persists the cursors if they moved, then applies retention.
 func (s *Spool) checkpoint() error {
