@@ -250,18 +250,14 @@ func (b *Broker) Publish(ctx context.Context, evs ...event.Event) error {
 	if err != nil {
 		return err
 	}
-	ptrs := make([]*kgo.Record, len(recs))
-	for i := range recs {
-		ptrs[i] = &recs[i]
-	}
 	// A call larger than the buffer goes in pieces, each acknowledged
 	// before the next is produced, which keeps the order.
-	for len(ptrs) > 0 {
-		n := min(len(ptrs), b.cfg.MaxBufferedRecords)
-		if err := b.produce(ctx, ptrs[:n]); err != nil {
+	for len(recs) > 0 {
+		n := min(len(recs), b.cfg.MaxBufferedRecords)
+		if err := b.produce(ctx, recs[:n]); err != nil {
 			return err
 		}
-		ptrs = ptrs[n:]
+		recs = recs[n:]
 	}
 	return nil
 }
@@ -270,15 +266,16 @@ func (b *Broker) Publish(ctx context.Context, evs ...event.Event) error {
 // for ctx. The records carry no deadline of their own: the client fails
 // every record of a partition's batch when the first one's context ends,
 // and that batch holds other callers' records too.
-func (b *Broker) produce(ctx context.Context, recs []*kgo.Record) error {
+func (b *Broker) produce(ctx context.Context, recs []kgo.Record) error {
 	n := int64(len(recs))
 	if err := b.room.Acquire(ctx, n); err != nil {
 		return err
 	}
 	w := &waiter{room: b.room, n: n, done: make(chan struct{})}
 	w.remaining.Store(n)
-	for _, r := range recs {
-		b.cl.Produce(context.Background(), r, w.promise)
+	promise := w.promise
+	for i := range recs {
+		b.cl.Produce(context.Background(), &recs[i], promise)
 	}
 	select {
 	case <-w.done:
