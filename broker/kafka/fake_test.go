@@ -226,8 +226,8 @@ func TestSASLFake(t *testing.T) {
 	}
 }
 
-// TestTopicAuthorizationFake: a user without WRITE on the topic gets a
-// permanent error naming the problem.
+// TestTopicAuthorizationFake: a user who may not see the topic cannot
+// open the broker; one without WRITE gets a permanent error from Publish.
 func TestTopicAuthorizationFake(t *testing.T) {
 	const topic = "guarded"
 	fake := newFake(t, kfake.EnableSASL(), kfake.EnableACLs(),
@@ -236,9 +236,20 @@ func TestTopicAuthorizationFake(t *testing.T) {
 			kfake.ACL{Allow: true, Resource: kmsg.ACLResourceTypeTopic, Name: topic, Pattern: kmsg.ACLResourcePatternTypeLiteral, Operation: kmsg.ACLOperationDescribe},
 			kfake.ACL{Allow: true, Resource: kmsg.ACLResourceTypeCluster, Name: "kafka-cluster", Pattern: kmsg.ACLResourcePatternTypeLiteral, Operation: kmsg.ACLOperationIdempotentWrite},
 		),
+		kfake.User(MechanismPlain, "stranger", "stranger"),
 		kfake.SeedTopics(1, topic))
-	c := Config{Seeds: fake.ListenAddrs(), Topic: topic, SecurityProtocol: SASLPlaintext, SASLUsername: "reader", SASLPassword: "reader"}
 	ctx := context.Background()
+
+	// Not even allowed to describe the topic: Open fails.
+	c := Config{Seeds: fake.ListenAddrs(), Topic: topic, SecurityProtocol: SASLPlaintext, SASLUsername: "stranger", SASLPassword: "stranger"}
+	if b, err := Open(ctx, c, quietLogger(t)); err == nil || !errors.Is(err, broker.ErrPermanent) || !strings.Contains(err.Error(), "not authorized") {
+		if b != nil {
+			b.Close(ctx)
+		}
+		t.Fatalf("Open without DESCRIBE = %v, want a permanent 'not authorized' error", err)
+	}
+
+	c.SASLUsername, c.SASLPassword = "reader", "reader"
 	b, err := Open(ctx, c, quietLogger(t))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
