@@ -3,7 +3,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: test vet integration services bench fuzz build
+.PHONY: test vet integration fault services bench fuzz build
 
 build:
 	$(GO) build -o bin/parley ./cmd/parley
@@ -21,6 +21,11 @@ test: vet
 #   eval "$$(scripts/services.sh up)" && make integration
 integration:
 	PARLEY_REQUIRE_SERVICES=1 $(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+# The fault tests kill and restart the services, so they run alone, after
+# everything else: 100,000 events each through a real parley serve.
+fault:
+	PARLEY_REQUIRE_SERVICES=1 PARLEY_FAULT_TESTS=1 $(GO) test -count=1 -timeout 30m -v ./faulttest
 
 services:
 	@scripts/services.sh up

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,8 +22,10 @@ func init() { extraCommands = append(extraCommands, newBenchCmd) }
 
 // benchFlags are shared by the bench subcommands.
 type benchFlags struct {
-	json    bool
-	senders int
+	json       bool
+	senders    int
+	cpuProfile string
+	stopProf   func()
 }
 
 func newBenchCmd(g *globalFlags) *cobra.Command {
@@ -38,6 +41,26 @@ append+fsync). docs/benchmarks.md records a run and how to reproduce it.`,
 	}
 	cmd.PersistentFlags().BoolVar(&f.json, "json", false, "print results as JSON")
 	cmd.PersistentFlags().IntVar(&f.senders, "senders", 100, "distinct conversation ids in the generated events")
+	cmd.PersistentFlags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (pprof) to this file")
+	cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if f.cpuProfile == "" {
+			return nil
+		}
+		out, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(out); err != nil {
+			return err
+		}
+		f.stopProf = func() { pprof.StopCPUProfile(); out.Close() }
+		return nil
+	}
+	cmd.PersistentPostRun = func(*cobra.Command, []string) {
+		if f.stopProf != nil {
+			f.stopProf()
+		}
+	}
 	cmd.AddCommand(newBenchPublishCmd(g, f), newBenchIngestCmd(g, f), newBenchSoakCmd(g, f))
 	return cmd
 }

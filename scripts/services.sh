@@ -556,10 +556,10 @@ group.initial.rebalance.delay.ms=0
 # After a kill -9 the restarted controller keeps the dead incarnation's
 # registration until its session expires (default 9s) and rejects the new one
 # with DUPLICATE_BROKER_REGISTRATION; a shorter session makes "start kafka"
-# after "kill kafka" several seconds faster. Heartbeats stay 8x more frequent
+# after "kill kafka" a few seconds faster. Heartbeats stay 12x more frequent
 # than the timeout so a loaded CI machine does not fence the broker (and if
 # it ever were, it unfences itself on the next heartbeat; clients retry).
-broker.session.timeout.ms=3000
+broker.session.timeout.ms=6000
 broker.heartbeat.interval.ms=500
 num.network.threads=2
 num.io.threads=4
