@@ -2,6 +2,7 @@ package event
 
 import (
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -16,6 +17,11 @@ const (
 	// FormatCompact is json.dumps with separators "," and ":" and UTF-8 left
 	// as is (ensure_ascii=False): smaller, and still the same JSON values.
 	FormatCompact
+	// FormatUJSON is what Rasa's HTTP API writes (sanic's response.json is
+	// ujson.dumps with its defaults): compact, ASCII-only, "/" escaped as
+	// "\/", DEL left as is, and floats as Python's repr but with
+	// unpadded exponents (1e-7, not 1e-07).
+	FormatUJSON
 )
 
 // ParseFormat maps the endpoints.yml spelling ("rasa", "compact") to a Format.
@@ -30,8 +36,11 @@ func ParseFormat(s string) (Format, bool) {
 }
 
 func (f Format) String() string {
-	if f == FormatCompact {
+	switch f {
+	case FormatCompact:
 		return "compact"
+	case FormatUJSON:
+		return "ujson"
 	}
 	return "rasa"
 }
@@ -47,6 +56,9 @@ func (v Value) AppendJSON(dst []byte, f Format) []byte {
 		}
 		return append(dst, "false"...)
 	case Number:
+		if f == FormatUJSON {
+			return appendUnpaddedExponent(dst, v.s)
+		}
 		return append(dst, v.s...)
 	case String:
 		return appendString(dst, v.s, f)
@@ -106,28 +118,31 @@ const hexDigits = "0123456789abcdef"
 // appendString writes s quoted the way Python's json encoder does: \" \\
 // \b \f \n \r \t, other control characters (and, in Rasa format, DEL and
 // all non-ASCII) as lowercase \uXXXX, astral characters as surrogate pairs.
+// FormatUJSON escapes like Rasa format but for "/" (as "\/") and DEL (raw).
 func appendString(dst []byte, s string, f Format) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c < 0x7f && c != '"' && c != '\\' {
+		if c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && (c != '/' || f != FormatUJSON) {
 			i++
 			continue
 		}
-		if c >= 0x7f && f == FormatCompact {
+		if c == 0x7f && f != FormatRasa {
+			i++ // DEL is not escaped by json with ensure_ascii=False, nor by ujson
+			continue
+		}
+		if c >= 0x80 && f == FormatCompact {
 			if _, ok := surrogateAt(s, i); !ok {
-				i++ // DEL and UTF-8 stay as they are in compact output
+				i++ // UTF-8 stays as it is in compact output
 				continue
 			}
 		}
 		dst = append(dst, s[start:i]...)
 		n := 1
 		switch c {
-		case '"':
-			dst = append(dst, '\\', '"')
-		case '\\':
-			dst = append(dst, '\\', '\\')
+		case '"', '\\', '/':
+			dst = append(dst, '\\', c)
 		case '\n':
 			dst = append(dst, '\\', 'n')
 		case '\r':
@@ -162,6 +177,26 @@ func appendString(dst []byte, s string, f Format) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// appendUnpaddedExponent writes a number in Python's repr ("1e-07",
+// "1.5e+16") the way ujson prints it: the same digits, without the
+// exponent's leading zeros ("1e-7").
+func appendUnpaddedExponent(dst []byte, s string) []byte {
+	i := strings.IndexAny(s, "eE")
+	if i < 0 || i+2 >= len(s) {
+		return append(dst, s...)
+	}
+	dst = append(dst, s[:i+1]...)
+	j := i + 1
+	if s[j] == '+' || s[j] == '-' {
+		dst = append(dst, s[j])
+		j++
+	}
+	for j < len(s)-1 && s[j] == '0' {
+		j++
+	}
+	return append(dst, s[j:]...)
 }
 
 func appendU4(dst []byte, r rune) []byte {

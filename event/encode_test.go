@@ -180,3 +180,23 @@ func TestFromRasaTrustedIsLazyAndComplete(t *testing.T) {
 		t.Fatal("unparsable trusted bytes should give an empty body")
 	}
 }
+
+// TestUJSON checks what Rasa HTTP API bytes (ujson 5.x, checked by running it)
+// look like.
+func TestUJSON(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`{"u":"https://x/y","f":1700000000.123456,"h":1e-07,"k":1e+22,"n":"\u00e9"}`, `{"u":"https:\/\/x\/y","f":1700000000.123456,"h":1e-7,"k":1e+22,"n":"\u00e9"}`},
+		{`["\b\f\n\r\t\u0001\u007f<>&", "😀", "\ud800"]`, "[\"\\b\\f\\n\\r\\t\\u0001\x7f<>&\",\"\\ud83d\\ude00\",\"\\ud800\"]"},
+		{`[1e-05, 0.0001, 1.5e+300, 1e+16, -0.0, 123456789012345678901234567890, true, null, {}]`, `[1e-5,0.0001,1.5e+300,1e+16,-0.0,123456789012345678901234567890,true,null,{}]`},
+	}
+	for _, tt := range tests {
+		v, err := ParseValue([]byte(tt.in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(v.AppendJSON(nil, FormatUJSON)); got != tt.want {
+			t.Errorf("FormatUJSON of %s\n got %s\nwant %s", tt.in, got, tt.want)
+		}
+	}
+}
+

@@ -21,7 +21,7 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		_ = ev.Validate()
-		for _, format := range []Format{FormatRasa, FormatCompact} {
+		for _, format := range []Format{FormatRasa, FormatCompact, FormatUJSON} {
 			out := ev.AppendJSON(nil, format)
 			if !json.Valid(out) {
 				t.Fatalf("%s output is not JSON: %q", format, out)

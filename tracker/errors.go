@@ -54,7 +54,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, e *apiError
 	if e.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(e.retryAfter))
 	}
-	writeJSON(w, e.status, appendUJSON(nil, e.value(h.version)))
+	writeJSON(w, e.status, e.value(h.version).AppendJSON(nil, event.FormatUJSON))
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {

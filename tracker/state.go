@@ -197,7 +197,7 @@ func (t *Tracker) State(v Verbosity) event.Value {
 
 // AppendStateJSON appends State(v) as Rasa's HTTP API writes it.
 func (t *Tracker) AppendStateJSON(dst []byte, v Verbosity) []byte {
-	return appendUJSON(dst, t.State(v))
+	return t.State(v).AppendJSON(dst, event.FormatUJSON)
 }
 
 // latestInputChannel is the input_channel of the last user event, over all

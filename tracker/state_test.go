@@ -185,7 +185,7 @@ func TestWorkedExamples(t *testing.T) {
 				"latest_input_channel": tt.inputChannel, "events": "null",
 			} {
 				v, _ := st.Get(key)
-				if got := string(appendUJSON(nil, v)); got != want {
+				if got := string(v.AppendJSON(nil, event.FormatUJSON)); got != want {
 					t.Errorf("%s = %s, want %s", key, got, want)
 				}
 			}
@@ -216,7 +216,7 @@ func TestLatestSession(t *testing.T) {
 	// tracker at all, as with Rasa's retrieve() and AnySlotDict.
 	st := NewTracker("c", LatestSession(evs)).State(VerbosityNone)
 	slots, _ := st.Get("slots")
-	if got := string(appendUJSON(nil, slots)); got != `{"b":2}` {
+	if got := string(slots.AppendJSON(nil, event.FormatUJSON)); got != `{"b":2}` {
 		t.Errorf("latest session slots = %s", got)
 	}
 	if got := LatestSession(evs[:3]); len(got) != 2 {
@@ -224,23 +224,6 @@ func TestLatestSession(t *testing.T) {
 	}
 	if got := LatestSession(evs[2:3]); len(got) != 1 {
 		t.Errorf("no session start: %d events", len(got))
-	}
-}
-
-func TestUJSON(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{`{"u":"https://x/y","f":1700000000.123456,"h":1e-07,"k":1e+22,"n":"\u00e9"}`, `{"u":"https:\/\/x\/y","f":1700000000.123456,"h":1e-7,"k":1e+22,"n":"\u00e9"}`},
-		{`["\b\f\n\r\t\u0001\u007f<>&", "😀", "\ud800"]`, "[\"\\b\\f\\n\\r\\t\\u0001\x7f<>&\",\"\\ud83d\\ude00\",\"\\ud800\"]"},
-		{`[1e-05, 0.0001, 1.5e+300, 1e+16, -0.0, 123456789012345678901234567890, true, null, {}]`, `[1e-5,0.0001,1.5e+300,1e+16,-0.0,123456789012345678901234567890,true,null,{}]`},
-	}
-	for _, tt := range tests {
-		v, err := event.ParseValue([]byte(tt.in))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := string(appendUJSON(nil, v)); got != tt.want {
-			t.Errorf("appendUJSON(%s)\n got %s\nwant %s", tt.in, got, tt.want)
-		}
 	}
 }
 
