@@ -113,11 +113,17 @@ func (o Options) DSN() (driver, dsn string) {
 	if strings.Contains(o.Host, "://") {
 		return "pgx", o.Host
 	}
-	host := o.Host
+	host, port := o.Host, o.Port
+	// Rasa accepts url: host:port (its get_db_url splits it, and the port
+	// in the url wins over the port key).
+	if h, p, err := net.SplitHostPort(host); err == nil {
+		if n, err := strconv.Atoi(p); err == nil {
+			host, port = h, n
+		}
+	}
 	if host == "" {
 		host = "localhost"
 	}
-	port := o.Port
 	if port == 0 {
 		port = 5432
 	}
