@@ -54,6 +54,10 @@ func TestMetrics(t *testing.T) {
 	eventually(t, "a failed attempt on down", func() bool {
 		return testutil.ToFloat64(s.m.publishFailures.WithLabelValues("down")) > 0
 	})
+	// The recorder has the events before the worker advances its cursor.
+	eventually(t, "up's cursor past the events", func() bool {
+		return gauge(t, reg, "parley_spool_depth_events", "up") == 0
+	})
 
 	for _, tc := range []struct {
 		name, broker string
