@@ -199,4 +199,3 @@ func TestUJSON(t *testing.T) {
 		}
 	}
 }
-
