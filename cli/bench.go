@@ -61,7 +61,7 @@ append+fsync). docs/benchmarks.md records a run and how to reproduce it.`,
 			f.stopProf()
 		}
 	}
-	cmd.AddCommand(newBenchPublishCmd(g, f), newBenchIngestCmd(g, f), newBenchSoakCmd(g, f))
+	cmd.AddCommand(newBenchPublishCmd(g, f), newBenchIngestCmd(g, f), newBenchConsumeCmd(g, f), newBenchSoakCmd(g, f))
 	return cmd
 }
 
