@@ -125,4 +125,6 @@ the Server-Sent Events stream. Ratios are against the direct client.`,
 	return cmd
 }
 
-func groupName(kind string) string { return fmt.Sprintf("parley-bench-%s-%d", kind, time.Now().UnixNano()) }
+func groupName(kind string) string {
+	return fmt.Sprintf("parley-bench-%s-%d", kind, time.Now().UnixNano())
+}
