@@ -34,5 +34,7 @@ fuzz:
 	$(GO) test ./event -run '^$$' -fuzz FuzzParse -fuzztime 30s
 	$(GO) test ./config -run '^$$' -fuzz FuzzParse -fuzztime 30s
 
+# The short benchmark run of docs/benchmarks.md (services and reference
+# Rasa included); scripts/bench.sh without --short is the full one.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./event ./broker/...
+	scripts/bench.sh --short

@@ -60,108 +60,126 @@ func runID(t *testing.T) string {
 	return fmt.Sprintf("%s-%d", strings.ToLower(strings.TrimPrefix(t.Name(), "Test")), time.Now().UnixNano()%1e9)
 }
 
-// outage runs fault (e.g. kill -9 the broker), waits, then restore, and
-// records how long the broker was gone and when it was back.
-type outage struct {
-	down, up time.Time
+// scenario is one fault test: parley configured by endpoints (given the
+// run's id), a fault injected when 30% of the events are accepted, and the
+// destinations counted afterwards.
+type scenario struct {
+	fault     string
+	endpoints func(run string) string
+	// inject breaks something and restores it; it runs on the load's
+	// goroutine, so it reports with Errorf.
+	inject func(t *testing.T, p *parley)
+	// count reads each destination (by name) for the run.
+	count map[string]func(t *testing.T, run string, l *load) *tally
 }
 
-func (o *outage) seconds() float64 { return o.up.Sub(o.down).Seconds() }
+func (sc scenario) run(t *testing.T, run string) {
+	p := newParley(t, sc.endpoints(run))
+	if err := p.start(); err != nil {
+		t.Fatal(err)
+	}
+	l := newLoad(p.url(), run, events)
+	var down, up time.Time
+	l.when(events*3/10, func() {
+		down = time.Now()
+		sc.inject(t, p)
+		up = time.Now()
+	})
+	start := time.Now()
+	l.run(context.Background(), t)
+	for name, count := range sc.count {
+		ta := count(t, run, l)
+		lost, dup := ta.report(t, l)
+		fault := sc.fault
+		if len(sc.count) > 1 {
+			fault += " (" + name + ")"
+		}
+		result{Test: t.Name(), Fault: fault, Events: int(l.accepted.Load()), Delivered: ta.distinct(), Lost: lost, Duplicated: dup,
+			Retries: l.retries.Load(), Outage: up.Sub(down).Seconds(), Recovery: time.Since(up).Seconds(), Total: time.Since(start).Seconds()}.check(t)
+	}
+}
+
+func kafkaYAML(seeds, topic string) string {
+	return fmt.Sprintf("  - type: kafka\n    url: %s\n    topic: %s\n    partition_by_sender: true\n    security_protocol: PLAINTEXT\n", seeds, topic)
+}
+
+func sqlYAML(dsn, table string) string {
+	return fmt.Sprintf("  - type: sql\n    dialect: postgresql\n    url: %s\n    table: %s\n", dsn, table)
+}
+
+func tableName(run string) string { return "fault_" + strings.NewReplacer("-", "_").Replace(run) }
 
 func TestKafkaKill9MidStream(t *testing.T) {
 	requireFaultTests(t)
 	seeds := testenv.Get(t, "PARLEY_KAFKA_SEEDS")
 	run := runID(t)
-	topic := "fault-" + run
-	createTopic(t, seeds, topic, 3)
-	p := newParley(t, fmt.Sprintf("event_broker:\n  type: kafka\n  url: %s\n  topic: %s\n  partition_by_sender: true\n  security_protocol: PLAINTEXT\n", seeds, topic))
-	p.start()
-	l := newLoad(p.url(), run, events)
-	var o outage
-	l.when(events*3/10, func() {
-		o.down = time.Now()
-		service(t, "kill", "kafka")
-		time.Sleep(3 * time.Second) // the outage itself
-		service(t, "start", "kafka")
-		o.up = time.Now()
-	})
-	start := time.Now()
-	l.run(context.Background(), t)
-	ta := countKafka(t, seeds, topic, l)
-	lost, dup := ta.report(t, l)
-	result{Test: t.Name(), Fault: "kill -9 Kafka, restart", Events: int(l.accepted.Load()), Delivered: ta.distinct(), Lost: lost, Duplicated: dup,
-		Retries: l.retries.Load(), Outage: o.seconds(), Recovery: time.Since(o.up).Seconds(), Total: time.Since(start).Seconds()}.check(t)
+	createTopic(t, seeds, "fault-"+run, 3)
+	scenario{
+		fault:     "kill -9 Kafka, restart",
+		endpoints: func(run string) string { return "event_broker:\n" + kafkaYAML(seeds, "fault-"+run) },
+		inject: func(t *testing.T, _ *parley) {
+			if service(t, "kill", "kafka") {
+				time.Sleep(3 * time.Second) // the outage itself
+				service(t, "start", "kafka")
+			}
+		},
+		count: map[string]func(*testing.T, string, *load) *tally{
+			"kafka": func(t *testing.T, run string, l *load) *tally { return countKafka(t, seeds, "fault-"+run, l) },
+		},
+	}.run(t, run)
 }
 
 func TestRabbitMQRestartMidStream(t *testing.T) {
 	requireFaultTests(t)
 	url := testenv.Get(t, "PARLEY_AMQP_URL")
-	run := runID(t)
-	queue, exchange := "fault-q-"+run, "fault-x-"+run
-	p := newParley(t, fmt.Sprintf("event_broker:\n  type: pika\n  url: %s\n  exchange_name: %s\n  queues: [%s]\n", url, exchange, queue))
-	p.start()
-	l := newLoad(p.url(), run, events)
-	var o outage
-	l.when(events*3/10, func() {
-		o.down = time.Now()
-		service(t, "restart", "rabbitmq")
-		o.up = time.Now()
-	})
-	start := time.Now()
-	l.run(context.Background(), t)
-	ta := countAMQP(t, url, queue, l)
-	lost, dup := ta.report(t, l)
-	result{Test: t.Name(), Fault: "restart RabbitMQ", Events: int(l.accepted.Load()), Delivered: ta.distinct(), Lost: lost, Duplicated: dup,
-		Retries: l.retries.Load(), Outage: o.seconds(), Recovery: time.Since(o.up).Seconds(), Total: time.Since(start).Seconds()}.check(t)
+	scenario{
+		fault: "restart RabbitMQ",
+		endpoints: func(run string) string {
+			return fmt.Sprintf("event_broker:\n  type: pika\n  url: %s\n  exchange_name: fault-x-%s\n  queues: [fault-q-%s]\n", url, run, run)
+		},
+		inject: func(t *testing.T, _ *parley) { service(t, "restart", "rabbitmq") },
+		count: map[string]func(*testing.T, string, *load) *tally{
+			"pika": func(t *testing.T, run string, l *load) *tally { return countAMQP(t, url, "fault-q-"+run, l) },
+		},
+	}.run(t, runID(t))
 }
 
 func TestPostgresRestartMidStream(t *testing.T) {
 	requireFaultTests(t)
 	dsn := testenv.Get(t, "PARLEY_POSTGRES_DSN")
-	run := runID(t)
-	table := "fault_" + strings.NewReplacer("-", "_").Replace(run)
-	p := newParley(t, fmt.Sprintf("event_broker:\n  type: sql\n  dialect: postgresql\n  url: %s\n  table: %s\n", dsn, table))
-	p.start()
-	l := newLoad(p.url(), run, events)
-	var o outage
-	l.when(events*3/10, func() {
-		o.down = time.Now()
-		service(t, "restart", "postgres")
-		o.up = time.Now()
-	})
-	start := time.Now()
-	l.run(context.Background(), t)
-	ta := countSQL(t, dsn, table, l)
-	lost, dup := ta.report(t, l)
-	result{Test: t.Name(), Fault: "restart PostgreSQL", Events: int(l.accepted.Load()), Delivered: ta.distinct(), Lost: lost, Duplicated: dup,
-		Retries: l.retries.Load(), Outage: o.seconds(), Recovery: time.Since(o.up).Seconds(), Total: time.Since(start).Seconds()}.check(t)
+	scenario{
+		fault:     "restart PostgreSQL",
+		endpoints: func(run string) string { return "event_broker:\n" + sqlYAML(dsn, tableName(run)) },
+		inject:    func(t *testing.T, _ *parley) { service(t, "restart", "postgres") },
+		count: map[string]func(*testing.T, string, *load) *tally{
+			"sql": func(t *testing.T, run string, l *load) *tally { return countSQL(t, dsn, tableName(run), l) },
+		},
+	}.run(t, runID(t))
 }
 
 // TestParleyKill9MidStream crashes parley itself: the events it accepted
-// are in its spool and must be delivered after the restart.
+// are in its spool and must be delivered, to both brokers, after the
+// restart.
 func TestParleyKill9MidStream(t *testing.T) {
 	requireFaultTests(t)
 	dsn := testenv.Get(t, "PARLEY_POSTGRES_DSN")
 	seeds := testenv.Get(t, "PARLEY_KAFKA_SEEDS")
 	run := runID(t)
-	table := "fault_" + strings.NewReplacer("-", "_").Replace(run)
-	topic := "fault-" + run
-	createTopic(t, seeds, topic, 3)
-	p := newParley(t, fmt.Sprintf("event_broker:\n  - type: sql\n    dialect: postgresql\n    url: %s\n    table: %s\n  - type: kafka\n    url: %s\n    topic: %s\n    partition_by_sender: true\n    security_protocol: PLAINTEXT\n", dsn, table, seeds, topic))
-	p.start()
-	l := newLoad(p.url(), run, events)
-	var o outage
-	l.when(events*3/10, func() {
-		o.down = time.Now()
-		p.kill9()
-		p.start()
-		o.up = time.Now()
-	})
-	start := time.Now()
-	l.run(context.Background(), t)
-	for name, ta := range map[string]*tally{"sql": countSQL(t, dsn, table, l), "kafka": countKafka(t, seeds, topic, l)} {
-		lost, dup := ta.report(t, l)
-		result{Test: t.Name() + "/" + name, Fault: "kill -9 parley, restart (" + name + ")", Events: int(l.accepted.Load()), Delivered: ta.distinct(), Lost: lost, Duplicated: dup,
-			Retries: l.retries.Load(), Outage: o.seconds(), Recovery: time.Since(o.up).Seconds(), Total: time.Since(start).Seconds()}.check(t)
-	}
+	createTopic(t, seeds, "fault-"+run, 3)
+	scenario{
+		fault: "kill -9 parley, restart",
+		endpoints: func(run string) string {
+			return "event_broker:\n" + sqlYAML(dsn, tableName(run)) + kafkaYAML(seeds, "fault-"+run)
+		},
+		inject: func(t *testing.T, p *parley) {
+			p.kill9()
+			if err := p.start(); err != nil {
+				t.Errorf("restart parley: %v", err)
+			}
+		},
+		count: map[string]func(*testing.T, string, *load) *tally{
+			"sql":   func(t *testing.T, run string, l *load) *tally { return countSQL(t, dsn, tableName(run), l) },
+			"kafka": func(t *testing.T, run string, l *load) *tally { return countKafka(t, seeds, "fault-"+run, l) },
+		},
+	}.run(t, run)
 }

@@ -81,16 +81,16 @@ func newParley(t *testing.T, endpoints string) *parley {
 
 func (p *parley) url() string { return "http://" + p.addr }
 
-// start launches the process and waits until /health answers.
-func (p *parley) start() {
-	p.t.Helper()
+// start launches the process and waits until /health answers. It may
+// run on a load hook's goroutine, so it returns its error.
+func (p *parley) start() error {
 	p.mu.Lock()
 	cmd := exec.Command(parleyBinary(p.t), "serve", "--addr", p.addr, "--log-level", "info")
 	cmd.Dir = p.dir
 	cmd.Stdout, cmd.Stderr = &lockedWriter{mu: &p.mu, w: p.logs}, &lockedWriter{mu: &p.mu, w: p.logs}
 	if err := cmd.Start(); err != nil {
 		p.mu.Unlock()
-		p.t.Fatal(err)
+		return err
 	}
 	p.cmd, p.done = cmd, make(chan struct{})
 	done := p.done
@@ -102,16 +102,16 @@ func (p *parley) start() {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return
+				return nil
 			}
 		}
 		select {
 		case <-done:
-			p.t.Fatalf("parley exited during start-up:\n%s", p.logTail(50))
+			return fmt.Errorf("parley exited during start-up:\n%s", p.logTail(50))
 		default:
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("parley not healthy after 60s:\n%s", p.logTail(50))
+			return fmt.Errorf("parley not healthy after 60s:\n%s", p.logTail(50))
 		}
 		time.Sleep(50 * time.Millisecond) // polling a port
 	}
@@ -173,8 +173,9 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
-// service runs scripts/services.sh with args (e.g. "kill", "kafka").
-func service(t *testing.T, args ...string) time.Duration {
+// service runs scripts/services.sh with args (e.g. "kill", "kafka"). It
+// may run on a load hook's goroutine, so it reports with Errorf, not Fatal.
+func service(t *testing.T, args ...string) bool {
 	t.Helper()
 	script := os.Getenv("PARLEY_SERVICES_SCRIPT")
 	if script == "" {
@@ -182,10 +183,10 @@ func service(t *testing.T, args ...string) time.Duration {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	start := time.Now()
 	out, err := exec.CommandContext(ctx, script, args...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("services.sh %v: %v\n%s", args, err, out)
+		t.Errorf("services.sh %v: %v\n%s", args, err, out)
+		return false
 	}
-	return time.Since(start)
+	return true
 }

@@ -443,7 +443,19 @@ rabbitmq_start() {
     fi
     local deadline=$(( $(now) + TIMEOUT ))
     until rabbitmq_ready; do
-        rabbitmq_running || fail rabbitmq "$RMQ_LOG" "server exited during startup (see also $RMQ_DIR/log/console.log)"
+        if ! rabbitmq_running; then
+            # Once: a node of the same name that was just stopped can still
+            # hold its registration for a moment.
+            if [[ -z ${RMQ_RETRIED:-} ]]; then
+                log "rabbitmq: exited during startup; retrying once (see $RMQ_DIR/log/console.log)"
+                RMQ_RETRIED=1
+                rabbitmq_wait_unregistered
+                sleep 1
+                rabbitmq_start
+                return
+            fi
+            fail rabbitmq "$RMQ_LOG" "server exited during startup (see also $RMQ_DIR/log/console.log)"
+        fi
         (( $(now) < deadline )) || fail rabbitmq "$RMQ_LOG" "not ready on 127.0.0.1:5672/5671 after ${TIMEOUT}s"
         sleep 0.1
     done
@@ -461,7 +473,19 @@ rabbitmq_stop() {
         log "rabbitmq: graceful stop timed out, killing"
         rabbitmq_kill
     fi
-    wait_ports_closed 30 5672 5671 || die "rabbitmq: ports still open after stop"
+    wait_ports_closed 30 5672 5671 25672 || die "rabbitmq: ports still open after stop"
+    rabbitmq_wait_unregistered
+}
+
+# rabbitmq_wait_unregistered: the VM can outlive its wrapper for a moment and
+# keep the node name registered with epmd; a new node of the same name then
+# refuses to boot ("node with name parley already running").
+rabbitmq_wait_unregistered() {
+    local deadline=$(( $(now) + 30 ))
+    while epmd -names 2>/dev/null | grep -q "^name ${RMQ_NODE%@*} at"; do
+        (( $(now) < deadline )) || { log "rabbitmq: node still registered with epmd after 30s"; return 0; }
+        sleep 0.1
+    done
 }
 
 rabbitmq_kill() {
