@@ -30,8 +30,10 @@ func Baseline(ctx context.Context, b broker.Broker, log *slog.Logger) (name stri
 		if err != nil {
 			return "", nil, nil, err
 		}
-		// franz-go's defaults: idempotent, acks=all.
-		cl, err := kgo.NewClient(append(opts, kgo.DefaultProduceTopic(c.Topic))...)
+		// franz-go's defaults (idempotent, acks=all) with the broker's
+		// compression and linger, so that only parley's own work differs.
+		cl, err := kgo.NewClient(append(opts, kgo.DefaultProduceTopic(c.Topic),
+			kgo.ProducerBatchCompression(c.CompressionCodec()), kgo.ProducerLinger(c.Linger))...)
 		if err != nil {
 			return "", nil, nil, err
 		}

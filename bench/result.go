@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -74,4 +76,12 @@ func fmtDur(d time.Duration) string {
 		return strings.TrimSuffix(fmt.Sprintf("%.2fms", float64(d)/1e6), ".00ms")
 	}
 	return d.Round(time.Millisecond).String()
+}
+
+// Median returns the result with the median duration of rs (the upper
+// one of an even count).
+func Median(rs []Result) Result {
+	sorted := slices.Clone(rs)
+	slices.SortFunc(sorted, func(a, b Result) int { return cmp.Compare(a.Duration, b.Duration) })
+	return sorted[len(sorted)/2]
 }

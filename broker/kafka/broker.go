@@ -161,19 +161,7 @@ func (c Config) clientOptions(log *slog.Logger) ([]kgo.Opt, error) {
 	if err != nil {
 		return nil, err
 	}
-	var codec kgo.CompressionCodec
-	switch c.Compression {
-	case CompressionGzip:
-		codec = kgo.GzipCompression()
-	case CompressionSnappy:
-		codec = kgo.SnappyCompression()
-	case CompressionLZ4:
-		codec = kgo.Lz4Compression()
-	case CompressionZstd:
-		codec = kgo.ZstdCompression()
-	default:
-		codec = kgo.NoCompression()
-	}
+	codec := c.CompressionCodec()
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.Seeds...),
 		kgo.ClientID(c.ClientID),
@@ -204,6 +192,23 @@ func (c Config) clientOptions(log *slog.Logger) ([]kgo.Opt, error) {
 		opts = append(opts, kgo.SASL(m))
 	}
 	return opts, nil
+}
+
+// CompressionCodec returns the franz-go codec of the compression key (none
+// by default, as Rasa's librdkafka producer; franz-go's own default would be
+// snappy).
+func (c Config) CompressionCodec() kgo.CompressionCodec {
+	switch c.Compression {
+	case CompressionGzip:
+		return kgo.GzipCompression()
+	case CompressionSnappy:
+		return kgo.SnappyCompression()
+	case CompressionLZ4:
+		return kgo.Lz4Compression()
+	case CompressionZstd:
+		return kgo.ZstdCompression()
+	}
+	return kgo.NoCompression()
 }
 
 func (c Config) saslMechanism() sasl.Mechanism {
