@@ -67,8 +67,14 @@ func Open(ctx context.Context, c Config, log *slog.Logger) (*Broker, error) {
 		db.Close()
 		return nil, fmt.Errorf("sql broker: %w", err)
 	}
+	if c.Writers == 0 {
+		c.Writers = 1
+		if c.DB.Dialect == sqldb.Postgres {
+			c.Writers = 4
+		}
+	}
 	b := &Broker{db: db, cfg: c, log: log}
-	b.committer = groupcommit.New(c.MaxBatch, b.write)
+	b.committer = groupcommit.NewParallel(c.Writers, c.MaxBatch, b.write)
 	log.Info("sql event broker ready", "db", c.DB.Describe(), "table", c.Table)
 	return b, nil
 }

@@ -22,6 +22,11 @@ type Config struct {
 	// MaxBatch caps the events committed in one transaction (parley key
 	// max_batch, default 5000).
 	MaxBatch int
+	// Writers is the number of transactions committed in parallel (parley
+	// key writers; default 1 on SQLite, which has one writer anyway, and 4
+	// on PostgreSQL). Concurrent Publish calls may then commit in any
+	// order; each call's events stay together and in order.
+	Writers int
 }
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
@@ -32,6 +37,7 @@ func ParseConfig(sec *config.Section) (Config, error) {
 		DB:       sqldb.FromSection(sec, "events.db"),
 		Table:    sec.String("table", "events"),
 		MaxBatch: sec.Int("max_batch", 5000),
+		Writers:  sec.Int("writers", 0),
 	}
 	if f, ok := event.ParseFormat(sec.String("format", "rasa")); ok {
 		c.Format = f
@@ -43,6 +49,9 @@ func ParseConfig(sec *config.Section) (Config, error) {
 	}
 	if c.MaxBatch < 1 {
 		sec.Errorf("max_batch", "must be at least 1")
+	}
+	if c.Writers < 0 || c.Writers > 64 {
+		sec.Errorf("writers", "must be between 1 and 64")
 	}
 	sec.WarnUnused("sql")
 	return c, sec.Err()

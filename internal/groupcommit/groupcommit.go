@@ -34,12 +34,31 @@ type request struct {
 }
 
 // New starts a committer that puts up to maxBatch events in one write.
-func New(maxBatch int, write WriteFunc) *Committer {
+func New(maxBatch int, write WriteFunc) *Committer { return NewParallel(1, maxBatch, write) }
+
+// NewParallel starts a committer with several writers, for destinations
+// that commit concurrent transactions in parallel (PostgreSQL). Each
+// Submit's events stay together and in order, and a caller's successive
+// Submits are ordered since each waits for the previous; Submits running
+// at the same time may commit in any order, as they may with any broker.
+func NewParallel(writers, maxBatch int, write WriteFunc) *Committer {
 	if maxBatch < 1 {
 		maxBatch = 1
 	}
+	writers = max(writers, 1)
 	c := &Committer{write: write, maxBatch: maxBatch, reqs: make(chan *request, 1024), stopped: make(chan struct{})}
-	go c.run()
+	var wg sync.WaitGroup
+	wg.Add(writers)
+	for range writers {
+		go func() {
+			defer wg.Done()
+			c.run()
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(c.stopped)
+	}()
 	return c
 }
 
@@ -71,7 +90,6 @@ func (c *Committer) Submit(ctx context.Context, evs []event.Event) error {
 }
 
 func (c *Committer) run() {
-	defer close(c.stopped)
 	var reqs []*request
 	var batch [][]event.Event
 	for r := range c.reqs {
