@@ -20,7 +20,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		Dir: ".parley/spool", MaxSize: 1 << 30, SegmentSize: 64 << 20, Fsync: FsyncAlways,
 		FsyncInterval: 100 * time.Millisecond, MaxBatch: 500, MaxBatchBytes: 4 << 20,
 		RetryInitial: 100 * time.Millisecond, RetryMax: 10 * time.Second, PublishTimeout: 30 * time.Second,
-		ReadyFailureThreshold: 30 * time.Second,
+		ReadyFailureThreshold: 30 * time.Second, DeliveryLinger: 5 * time.Millisecond,
 	}
 	if c != want {
 		t.Fatalf("defaults changed (update docs/spool.md):\n got %+v\nwant %+v", c, want)
@@ -43,6 +43,7 @@ spool:
   retry_max: 1m
   publish_timeout: 5s
   ready_failure_threshold: 2m
+  delivery_linger: 20ms
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +57,7 @@ spool:
 		Dir: "/var/lib/parley/spool", MaxSize: 2 << 30, SegmentSize: 16 << 20, Fsync: FsyncInterval,
 		FsyncInterval: 250 * time.Millisecond, MaxBatch: 1000, MaxBatchBytes: 1 << 20,
 		RetryInitial: 500 * time.Millisecond, RetryMax: time.Minute, PublishTimeout: 5 * time.Second,
-		ReadyFailureThreshold: 2 * time.Minute,
+		ReadyFailureThreshold: 2 * time.Minute, DeliveryLinger: 20 * time.Millisecond,
 	}
 	if c != want {
 		t.Fatalf("got  %+v\nwant %+v", c, want)

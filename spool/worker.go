@@ -97,6 +97,9 @@ func (w *worker) run(ctx context.Context) {
 			}
 			select {
 			case <-wake:
+				if !w.linger(ctx) {
+					return
+				}
 			case <-w.s.drain:
 				if w.r.next >= w.s.committed.Load() {
 					return
@@ -112,6 +115,24 @@ func (w *worker) run(ctx context.Context) {
 		}
 		w.advance(w.r.next)
 	}
+}
+
+// linger gives events arriving just after an idle worker woke up the
+// chance to join its first batch. It returns false if ctx ended.
+func (w *worker) linger(ctx context.Context) bool {
+	d := w.s.cfg.DeliveryLinger
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-w.s.drain: // shutting down: deliver what there is now
+	case <-ctx.Done():
+		return false
+	}
+	return true
 }
 
 // advance moves the cursor; the checkpointer persists it.
