@@ -48,7 +48,7 @@ parley_pub() {
 	mkdir -p "$dir"
 	printf '%s' "$2" >"$dir/endpoints.yml"
 	log "parley publish: $name ($events events)"
-	(cd "$dir" && env ${3:+"$3"} "$parley" bench publish --json --events "$events" >"$out/publish-$name.json")
+	(cd "$dir" && env ${3:+"$3"} "$parley" bench publish --json --events "$events" --rounds 5 >"$out/publish-$name.json")
 }
 
 # rasa_pub NAME YAML COUNT [ENV=...]: Rasa's own broker on the same service.
@@ -57,8 +57,9 @@ rasa_pub() {
 	mkdir -p "$dir"
 	printf '%s' "$2" >"$dir/endpoints.yml"
 	log "rasa publish: $name ($count events)"
-	env ${4:+"$4"} "$py" bench/rasa/rasa_publish.py --endpoints "$dir/endpoints.yml" --count "$count" \
-		--bench --json-stats -q >"$out/rasa-$name.json"
+	# In its own directory: Rasa's SQLite and file brokers write there.
+	(cd "$dir" && env ${4:+"$4"} "$py" "$root/bench/rasa/rasa_publish.py" --endpoints "$dir/endpoints.yml" --count "$count" \
+		--bench --json-stats -q >"$out/rasa-$name.json")
 }
 
 # --- publish, per broker ----------------------------------------------------
