@@ -66,8 +66,10 @@ func seqOf(t *testing.T, m Message) (string, int) {
 	return ev.SenderID, int(f)
 }
 
-// fixtureEvents parses the shared fixtures and numbers them as IDs.
-func fixtureEvents(t *testing.T) ([]event.Event, [][]byte) {
+// FixtureEvents parses the shared Rasa fixtures (internal/fixtures) into
+// events with IDs fixture-000, fixture-001, ..., and returns them with the
+// bytes Rasa publishes for each, for backends' own byte-level tests.
+func FixtureEvents(t testing.TB) ([]event.Event, [][]byte) {
 	t.Helper()
 	var evs []event.Event
 	for i, l := range fixtures.Events() {
@@ -83,7 +85,7 @@ func fixtureEvents(t *testing.T) ([]event.Event, [][]byte) {
 
 func testRasaBytes(t *testing.T, h Harness) {
 	d := open(t, h)
-	evs, want := fixtureEvents(t)
+	evs, want := FixtureEvents(t)
 	ctx := context.Background()
 	// Several calls of different sizes, as callers batch.
 	for _, chunk := range [][2]int{{0, 1}, {1, 30}, {30, len(evs)}} {

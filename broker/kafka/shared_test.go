@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/parleyhq/parley/broker/brokertest"
 	"github.com/parleyhq/parley/event"
 	"github.com/parleyhq/parley/internal/fixtures"
 )
@@ -20,16 +21,7 @@ import (
 
 // fixtureEvents returns the shared fixtures as events with IDs.
 func fixtureEvents(t testing.TB) []event.Event {
-	t.Helper()
-	var evs []event.Event
-	for i, l := range fixtures.Events() {
-		ev, err := event.Parse(l)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev.ID = fmt.Sprintf("fixture-%03d", i)
-		evs = append(evs, ev)
-	}
+	evs, _ := brokertest.FixtureEvents(t)
 	return evs
 }
 

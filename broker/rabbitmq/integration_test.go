@@ -33,22 +33,6 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// fixtureEvents returns the shared fixtures as events with IDs, and the
-// bytes Rasa publishes for each.
-func fixtureEvents(t *testing.T) ([]event.Event, [][]byte) {
-	t.Helper()
-	var evs []event.Event
-	for i, l := range fixtures.Events() {
-		ev, err := event.Parse(l)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev.ID = fmt.Sprintf("fx-%03d", i)
-		evs = append(evs, ev)
-	}
-	return evs, fixtures.RasaBytes()
-}
-
 func readN(t *testing.T, url, queue string, n int) []amqp.Delivery {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -67,7 +51,7 @@ func TestEveryQueueGetsEveryEventInRasaBytes(t *testing.T) {
 	url := testenv.Get(t, "PARLEY_AMQP_URL")
 	c := testConfig(t, url, 3, nil)
 	b := openBroker(t, c)
-	evs, want := fixtureEvents(t)
+	evs, want := brokertest.FixtureEvents(t)
 	if err := b.Publish(context.Background(), evs...); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
@@ -89,7 +73,7 @@ func TestEveryQueueGetsEveryEventInRasaBytes(t *testing.T) {
 
 func TestMessageProperties(t *testing.T) {
 	url := testenv.Get(t, "PARLEY_AMQP_URL")
-	evs, _ := fixtureEvents(t)
+	evs, _ := brokertest.FixtureEvents(t)
 	live := evs[0]
 	exported := evs[1].Exported()
 	exported.ID = "exported-1"
