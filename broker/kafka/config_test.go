@@ -7,28 +7,13 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/broker"
+	"github.com/parleyhq/parley/broker/brokertest"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/event"
 )
 
-// section parses an event_broker section of endpoints.yml: line 1 is
-// "event_broker:", the body's first key is on line 2.
-func section(t *testing.T, body string) *config.Section {
-	t.Helper()
-	var b strings.Builder
-	b.WriteString("event_broker:\n")
-	for _, l := range strings.Split(strings.Trim(body, "\n"), "\n") {
-		b.WriteString("  " + l + "\n")
-	}
-	ep, err := config.Parse("endpoints.yml", []byte(b.String()))
-	if err != nil {
-		t.Fatalf("config.Parse: %v", err)
-	}
-	if len(ep.EventBrokers) != 1 {
-		t.Fatalf("want one event_broker section, got %d", len(ep.EventBrokers))
-	}
-	return ep.EventBrokers[0]
-}
+// section parses an event_broker section (see brokertest.Section).
+func section(t *testing.T, body string) *config.Section { return brokertest.Section(t, body) }
 
 // defaults is what "url: localhost:9092" alone decodes to.
 func defaults(edit func(*Config)) Config {
