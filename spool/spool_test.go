@@ -228,7 +228,7 @@ func TestCrashResumes(t *testing.T) {
 	}
 	cur := saved["rec"]
 	rec2 := brokertest.NewRecorder()
-	s = openT(t, testConfig(dir), named("rec", rec2))
+	openT(t, testConfig(dir), named("rec", rec2))
 	if cur > uint64(len(before)) {
 		t.Fatalf("persisted cursor %d is past the %d events delivered", cur, len(before))
 	}

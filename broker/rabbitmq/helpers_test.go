@@ -86,17 +86,6 @@ func newAdmin(t testing.TB, url string) *admin {
 	return a
 }
 
-// channel returns a fresh channel: a failed declaration closes the one it
-// ran on.
-func (a *admin) channel() *amqp.Channel {
-	a.t.Helper()
-	ch, err := a.conn.Channel()
-	if err != nil {
-		a.t.Fatalf("admin channel: %v", err)
-	}
-	return ch
-}
-
 // cleanup deletes the exchange and queues when the test ends, on a
 // connection of its own (the test's may be gone).
 func cleanup(t testing.TB, url, exchange string, queues ...string) {

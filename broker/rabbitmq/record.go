@@ -65,8 +65,6 @@ type fifo struct {
 	head int
 }
 
-func (q *fifo) len() int { return len(q.buf) - q.head }
-
 func (q *fifo) push(r *record) {
 	if q.head > 0 && q.head == len(q.buf) {
 		q.buf, q.head = q.buf[:0], 0

@@ -247,7 +247,8 @@ func (m *member) Fetch(ctx context.Context, max int) ([]consumer.Record, error) 
 	}
 	var fs kgo.Fetches
 	if ctx.Err() != nil {
-		fs = cl.PollRecords(nil, max) //nolint:staticcheck // nil: return what is buffered, without waiting
+		//lint:ignore SA1012 franz-go documents nil as "return what is buffered, without waiting"
+		fs = cl.PollRecords(nil, max)
 	} else {
 		fs = cl.PollRecords(ctx, max)
 	}
