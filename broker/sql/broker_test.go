@@ -72,7 +72,7 @@ func TestConformanceSQLite(t *testing.T) {
 	brokertest.Run(t, harness(sqldb.Options{Dialect: sqldb.SQLite, DB: filepath.Join(t.TempDir(), "events.db")}))
 }
 
-func postgresOptions(t *testing.T) sqldb.Options {
+func postgresOptions(t testing.TB) sqldb.Options {
 	return sqldb.Options{Dialect: sqldb.Postgres, Host: testenv.Get(t, "PARLEY_POSTGRES_DSN")}
 }
 
@@ -94,7 +94,7 @@ func TestRasaCreatedTable(t *testing.T) {
 			ddl: "CREATE TABLE %s (id INTEGER NOT NULL, sender_id VARCHAR(255), data TEXT, PRIMARY KEY (id))",
 		},
 		"postgres": {
-			opts: postgresOptions,
+			opts: func(t *testing.T) sqldb.Options { return postgresOptions(t) },
 			ddl:  "CREATE TABLE %s (id SERIAL NOT NULL, sender_id VARCHAR(255), data TEXT, PRIMARY KEY (id))",
 		},
 	}
