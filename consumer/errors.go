@@ -21,6 +21,7 @@ const (
 	CodeMethodNotAllowed  = 40500
 	CodeConsumerExists    = 40902
 	CodeIllegalState      = 40903
+	CodeStreamReplaced    = 40904 // parley: a newer SSE stream of the instance took over
 	CodeInvalidRequest    = 42201
 	CodeInvalidConfig     = 42204 // Confluent's "Invalid consumer configuration"
 	CodeRateLimited       = 42901

@@ -58,6 +58,7 @@ type instance struct {
 	lastAutoCommit time.Time
 	interrupt      context.CancelFunc // cancels the read in progress
 	journal        *journal           // records delivered, for SSE resumption
+	stream         *streamTurn        // the SSE stream serving the instance, if any
 }
 
 func newInstance(e *engine, k instanceKey, owner string, s settings) *instance {

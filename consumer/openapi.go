@@ -26,7 +26,7 @@ func scalarConfig(desc string, example any) obj {
 
 var schemas = obj{
 	"Error": obj{"type": "object", "required": []string{"error_code", "message"}, "properties": obj{
-		"error_code": obj{"type": "integer", "example": 40403, "description": "The HTTP status followed by two digits: 40101 unauthorised, 40301 forbidden, 40401 topic not found, 40402 partition not found, 40403 consumer instance not found, 40404 consumer instance expired, 40902 consumer instance exists, 40903 illegal state, 42201 invalid request, 42204 invalid consumer configuration, 42901 rate limited, 50002 source error, 50301 shutting down."},
+		"error_code": obj{"type": "integer", "example": 40403, "description": "The HTTP status followed by two digits: 40101 unauthorised, 40301 forbidden, 40401 topic not found, 40402 partition not found, 40403 consumer instance not found, 40404 consumer instance expired, 40902 consumer instance exists, 40903 illegal state, 40904 SSE stream replaced by a newer one, 42201 invalid request, 42204 invalid consumer configuration, 42901 rate limited, 50002 source error, 50301 shutting down."},
 		"message":    obj{"type": "string", "example": "Consumer instance not found."},
 	}},
 	"TopicPartitions": obj{"type": "object", "properties": obj{

@@ -35,17 +35,23 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 	if m == modeNone {
 		return illegalState("Consumer is not subscribed to any topics or assigned any partitions.")
 	}
-	if id := r.Header.Get("Last-Event-ID"); id != "" {
-		p, off, ok := parseEventID(id)
-		if !ok {
-			return invalid("Last-Event-ID %q is not <partition>:<offset>.", id)
-		}
-		if err := h.resume(r.Context(), in, p, off); err != nil {
+	lastID := r.Header.Get("Last-Event-ID")
+	lastPartition, lastOffset, ok := parseEventID(lastID)
+	if lastID != "" && !ok {
+		return invalid("Last-Event-ID %q is not <partition>:<offset>.", lastID)
+	}
+	rcon := http.NewResponseController(w)
+	ctx, turn, err := in.takeStream(r.Context(), rcon)
+	if err != nil {
+		return err
+	}
+	defer in.releaseStream(turn)
+	if lastID != "" {
+		if err := h.resume(ctx, in, lastPartition, lastOffset); err != nil {
 			return err
 		}
 	}
 
-	rcon := http.NewResponseController(w)
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-cache")
@@ -63,7 +69,6 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 	if rc.claims != nil {
 		expiry = rc.claims.ExpiresAt()
 	}
-	ctx := r.Context()
 	buf := make([]byte, 0, 64<<10)
 	lastWrite := time.Now()
 	opts := readOptions{wait: h.cfg.Heartbeat, maxRecords: h.cfg.MaxRecords, maxBytes: h.cfg.MaxBytes}
@@ -79,8 +84,10 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		}
 		recs, err := in.read(ctx, opts)
 		switch {
-		case ctx.Err() != nil:
+		case r.Context().Err() != nil:
 			return nil // the client left
+		case ctx.Err() != nil:
+			return writeEvent(w, rcon, "error", `{"error_code":40904,"message":"A newer stream of this consumer instance took over."}`)
 		case errors.Is(err, ErrConsumerNotFound) && h.eng.isClosed():
 			return writeEvent(w, rcon, "error", `{"error_code":50301,"message":"The server is shutting down; reconnect with Last-Event-ID to continue."}`)
 		case errors.Is(err, ErrConsumerNotFound):
@@ -123,6 +130,61 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		}
 		lastWrite = time.Now()
 	}
+}
+
+// streamTurn is the hold of one SSE stream on its instance.
+type streamTurn struct {
+	cancel context.CancelFunc
+	rcon   *http.ResponseController
+	done   chan struct{} // closed when the stream's handler has ended
+}
+
+// takeStream makes the calling stream the instance's only one. A client
+// that reconnects usually does so before the server has noticed the old
+// connection is gone; were both handlers to read on, the old one would
+// take records and write them to a dead socket. So the old stream is
+// stopped, and waited for, before the new one resumes: everything it
+// sent after the client's Last-Event-ID is then in the journal, which
+// resume rewinds. A write blocked on a connection cut without a reset
+// is failed after a second. The returned context ends when a newer stream takes
+// over; the caller must call releaseStream with the turn.
+func (in *instance) takeStream(ctx context.Context, rcon *http.ResponseController) (context.Context, *streamTurn, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	me := &streamTurn{cancel: cancel, rcon: rcon, done: make(chan struct{})}
+	in.mu.Lock()
+	prev := in.stream
+	in.stream = me
+	in.mu.Unlock()
+	if prev != nil {
+		prev.cancel()
+		// A live old stream ends at once with an error event; one whose
+		// write is blocked is cut after a grace period.
+		grace := time.NewTimer(time.Second)
+		defer grace.Stop()
+		for waiting := true; waiting; {
+			select {
+			case <-prev.done:
+				waiting = false
+			case <-grace.C:
+				_ = prev.rcon.SetWriteDeadline(time.Now())
+			case <-ctx.Done():
+				in.releaseStream(me)
+				return nil, nil, ctx.Err()
+			}
+		}
+	}
+	return sctx, me, nil
+}
+
+// releaseStream ends the hold taken by takeStream.
+func (in *instance) releaseStream(me *streamTurn) {
+	me.cancel()
+	in.mu.Lock()
+	if in.stream == me {
+		in.stream = nil
+	}
+	in.mu.Unlock()
+	close(me.done)
 }
 
 func writeEvent(w http.ResponseWriter, rcon *http.ResponseController, event, data string) error {

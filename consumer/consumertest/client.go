@@ -212,7 +212,11 @@ type Event struct {
 
 // Stream is an open SSE stream.
 type Stream struct {
-	Resp   *http.Response
+	Resp *http.Response
+	// Wait bounds how long Next waits for an event (heartbeats do not
+	// count) before it drops the connection and reports the end: a
+	// missing event fails the test instead of hanging it. Default 20s.
+	Wait   time.Duration
 	cancel context.CancelFunc
 	sc     *bufio.Scanner
 }
@@ -235,7 +239,9 @@ func (c *Consumer) Stream(lastEventID string) *Stream {
 	if lastEventID != "" {
 		req.Header.Set("Last-Event-ID", lastEventID)
 	}
+	timer := time.AfterFunc(20*time.Second, cancel) // the response headers
 	resp, err := (&http.Client{}).Do(req)
+	timer.Stop()
 	if err != nil {
 		cancel()
 		c.API.T.Fatal(err)
@@ -248,11 +254,13 @@ func (c *Consumer) Stream(lastEventID string) *Stream {
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	return &Stream{Resp: resp, cancel: cancel, sc: sc}
+	return &Stream{Resp: resp, Wait: 20 * time.Second, cancel: cancel, sc: sc}
 }
 
 // Next returns the next event (comments skipped), or false at the end.
 func (s *Stream) Next() (Event, bool) {
+	timer := time.AfterFunc(s.Wait, s.cancel)
+	defer timer.Stop()
 	var ev Event
 	has := false
 	for s.sc.Scan() {

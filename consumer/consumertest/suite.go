@@ -203,7 +203,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ReadEventsAsProduced", func(t *testing.T) { testRead(t, h) })
 	t.Run("GroupMembersSplitPartitions", func(t *testing.T) { testGroupSplit(t, h) })
 	t.Run("CommitsSurviveRestart", func(t *testing.T) { testCommitRestart(t, h) })
-	t.Run("SSEResumesWithoutLossOrDuplicates", func(t *testing.T) { testSSEResume(t, h) })
+	t.Run("SSEResumesWithoutLossOrDuplicates", func(t *testing.T) { testSSEResume(t, h, false) })
+	t.Run("SSEReconnectBeforeOldStreamEnds", func(t *testing.T) { testSSEResume(t, h, true) })
 	t.Run("LongPollReturnsWhenRecordsArrive", func(t *testing.T) { testLongPoll(t, h) })
 	t.Run("SeekAndPartitionOffsets", func(t *testing.T) { testSeek(t, h) })
 }
@@ -417,7 +418,11 @@ func mapsEqual(a, b map[int32]int64) bool {
 	return true
 }
 
-func testSSEResume(t *testing.T, h Harness) {
+// testSSEResume reads part of a stream, then resumes on a new connection
+// with Last-Event-ID. With overlap the old connection stays open, as when
+// a client reconnects before the server sees the old one is gone: the new
+// stream must still get every later record, and the old one must end.
+func testSSEResume(t *testing.T, h Harness, overlap bool) {
 	b := h.Setup(t)
 	env := Start(t, b, Config())
 	c := env.API.Create("sse", "c1", earliest)
@@ -451,12 +456,26 @@ func testSSEResume(t *testing.T, h Harness) {
 		}
 		return last
 	}
-	s := c.Stream("")
-	last := read(s, 7)
-	s.Close() // the server has likely sent more than the client read
+	old := c.Stream("")
+	last := read(old, 7)
+	if !overlap {
+		old.Close() // the server has likely sent more than the client read
+	}
 	// The instance remembers where it was; reconnecting resumes after the
 	// last event the client saw.
-	s = c.Stream(last)
+	s := c.Stream(last)
+	if overlap {
+		// The old stream ends with an error event after whatever it had
+		// sent before the new one took over.
+		var end Event
+		for ev, ok := old.Next(); ok; ev, ok = old.Next() {
+			end = ev
+		}
+		if end.Type != "error" || !strings.Contains(string(end.Data), "40904") {
+			t.Fatalf("old stream ended with %q %s, want error 40904", end.Type, end.Data)
+		}
+		old.Close()
+	}
 	read(s, len(evs)-7)
 	s.Close()
 	if len(seen) != len(evs) {
