@@ -123,6 +123,12 @@ func (c *consumerAPI) do(ctx context.Context, method, path, body string, into io
 	if err != nil {
 		return err
 	}
+	return c.send(req, into)
+}
+
+// send sends req and copies a 2xx response's body to into (if not nil).
+func (c *consumerAPI) send(req *http.Request, into io.Writer) error {
+	method, path := req.Method, req.URL.Path
 	resp, err := c.client.Do(req)
 	if err != nil {
 		return err
@@ -145,14 +151,19 @@ type apiRecord struct {
 	Value json.RawMessage `json:"value"`
 }
 
-// ConsumeRecords reads n events with GET /consumers/records, decoding each
-// response and writing the values.
-func ConsumeRecords(ctx context.Context, url, topic, group string, n int, out io.Writer) (Result, error) {
+// ConsumeRecords reads n events with GET /consumers/records, decoding
+// each response and writing the values. With valueOnly it asks for
+// ?data=value as NDJSON, whose lines are the values: written as they come.
+func ConsumeRecords(ctx context.Context, url, topic, group string, n int, valueOnly bool, out io.Writer) (Result, error) {
 	c, err := newConsumerAPI(ctx, url, group, topic)
 	if err != nil {
 		return Result{}, err
 	}
 	defer c.close()
+	path, name := "/consumers/records?timeout=1000", "consumer API records"
+	if valueOnly {
+		path, name = path+"&data=value", "consumer API records, NDJSON values"
+	}
 	w := bufio.NewWriterSize(out, 256<<10)
 	var body bytes.Buffer
 	var recs []apiRecord
@@ -161,11 +172,22 @@ func ConsumeRecords(ctx context.Context, url, topic, group string, n int, out io
 	var first time.Time
 	for got < n {
 		body.Reset()
-		if err := c.do(ctx, "GET", "/consumers/records?timeout=1000", "", &body); err != nil {
+		req, err := c.request(ctx, "GET", path, "")
+		if err != nil {
+			return Result{}, err
+		}
+		if valueOnly {
+			req.Header.Set("Accept", "application/x-ndjson")
+		}
+		if err := c.send(req, &body); err != nil {
 			return Result{}, err
 		}
 		recs = recs[:0]
-		if err := json.Unmarshal(body.Bytes(), &recs); err != nil {
+		if valueOnly {
+			for line := range bytes.Lines(body.Bytes()) {
+				recs = append(recs, apiRecord{Value: line[:len(line)-1]})
+			}
+		} else if err := json.Unmarshal(body.Bytes(), &recs); err != nil {
 			return Result{}, fmt.Errorf("records response: %w", err)
 		}
 		if got == 0 && len(recs) > 0 {
@@ -181,12 +203,13 @@ func ConsumeRecords(ctx context.Context, url, topic, group string, n int, out io
 		}
 	}
 	w.Flush()
-	return Result{Name: "consumer API records", Events: got, Bytes: size, Duration: time.Since(first)}, nil
+	return Result{Name: name, Events: got, Bytes: size, Duration: time.Since(first)}, nil
 }
 
 // ConsumeSSE reads n events from GET /consumers/records/stream, decoding
-// each data line and writing the value.
-func ConsumeSSE(ctx context.Context, url, topic, group string, n int, out io.Writer) (Result, error) {
+// each data line and writing the value. With valueOnly it asks for
+// ?data=value, whose data lines are the values: written as they come.
+func ConsumeSSE(ctx context.Context, url, topic, group string, n int, valueOnly bool, out io.Writer) (Result, error) {
 	c, err := newConsumerAPI(ctx, url, group, topic)
 	if err != nil {
 		return Result{}, err
@@ -194,7 +217,11 @@ func ConsumeSSE(ctx context.Context, url, topic, group string, n int, out io.Wri
 	defer c.close()
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	req, err := c.request(sctx, "GET", "/consumers/records/stream", "")
+	path, name := "/consumers/records/stream", "consumer API SSE"
+	if valueOnly {
+		path, name = path+"?data=value", "consumer API SSE, data=value"
+	}
+	req, err := c.request(sctx, "GET", path, "")
 	if err != nil {
 		return Result{}, err
 	}
@@ -224,9 +251,13 @@ func ConsumeSSE(ctx context.Context, url, topic, group string, n int, out io.Wri
 		if got == 0 {
 			first = time.Now()
 		}
-		rec.Value = rec.Value[:0]
-		if err := json.Unmarshal(data, &rec); err != nil {
-			return Result{}, fmt.Errorf("stream record: %w", err)
+		if valueOnly {
+			rec.Value = bytes.TrimSuffix(data, []byte("\n"))
+		} else {
+			rec.Value = rec.Value[:0]
+			if err := json.Unmarshal(data, &rec); err != nil {
+				return Result{}, fmt.Errorf("stream record: %w", err)
+			}
 		}
 		w.Write(rec.Value)
 		w.WriteByte('\n')
@@ -234,5 +265,5 @@ func ConsumeSSE(ctx context.Context, url, topic, group string, n int, out io.Wri
 		got++
 	}
 	w.Flush()
-	return Result{Name: "consumer API SSE", Events: got, Bytes: size, Duration: time.Since(first)}, nil
+	return Result{Name: name, Events: got, Bytes: size, Duration: time.Since(first)}, nil
 }

@@ -25,10 +25,12 @@ func newBenchConsumeCmd(g *globalFlags, f *benchFlags) *cobra.Command {
 		Short: "Read events through the REST consumer API (records, SSE) and directly (franz-go or SQL)",
 		Long: `Consume publishes --events events to the broker the consumer API reads
 (the first event broker: a Kafka topic or the SQL events table), starts
-parley in this process, and reads that many events three ways, each writing
+parley in this process, and reads that many events five ways, each writing
 every event's JSON as a line, as a consumer program does: a direct client
-(a franz-go group consumer, or SQL queries), GET /consumers/records, and
-the Server-Sent Events stream. Ratios are against the direct client.`,
+(a franz-go group consumer, or SQL queries); GET /consumers/records, as a
+JSON array of records and as NDJSON values (?data=value, Accept:
+application/x-ndjson); and the Server-Sent Events stream, with records and
+with ?data=value. Ratios are against the direct client.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -108,17 +110,27 @@ the Server-Sent Events stream. Ratios are against the direct client.`,
 				return err
 			}
 			defer stop()
-			records, err := bench.ConsumeRecords(ctx, url, topic, groupName("records"), events, io.Discard)
+			records, err := bench.ConsumeRecords(ctx, url, topic, groupName("records"), events, false, io.Discard)
 			if err != nil {
 				return err
 			}
-			sse, err := bench.ConsumeSSE(ctx, url, topic, groupName("sse"), events, io.Discard)
+			lines, err := bench.ConsumeRecords(ctx, url, topic, groupName("records-values"), events, true, io.Discard)
 			if err != nil {
 				return err
 			}
-			records.Compare(direct)
-			sse.Compare(direct)
-			return f.print(cmd.OutOrStdout(), []bench.Result{direct, records, sse})
+			sse, err := bench.ConsumeSSE(ctx, url, topic, groupName("sse"), events, false, io.Discard)
+			if err != nil {
+				return err
+			}
+			values, err := bench.ConsumeSSE(ctx, url, topic, groupName("sse-values"), events, true, io.Discard)
+			if err != nil {
+				return err
+			}
+			results := []bench.Result{direct, records, lines, sse, values}
+			for i := 1; i < len(results); i++ {
+				results[i].Compare(direct)
+			}
+			return f.print(cmd.OutOrStdout(), results)
 		},
 	}
 	cmd.Flags().IntVar(&events, "events", 100_000, "events to read each way")

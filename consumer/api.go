@@ -430,6 +430,33 @@ func (h *Handler) readOptionsFor(r *http.Request, rc *reqCtx) (readOptions, erro
 	return o, nil
 }
 
+const ndjsonType = "application/x-ndjson"
+
+// acceptsNDJSON tells whether the client asked for records one per line.
+func acceptsNDJSON(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		for part := range strings.SplitSeq(v, ",") {
+			mt, _, _ := strings.Cut(part, ";")
+			if strings.EqualFold(strings.TrimSpace(mt), ndjsonType) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// valueOnlyParam reads ?data=: record (the default) or value.
+func valueOnlyParam(r *http.Request) (bool, error) {
+	switch d := r.URL.Query().Get("data"); d {
+	case "", "record":
+		return false, nil
+	case "value":
+		return true, nil
+	default:
+		return false, invalid("data %q is neither record nor value.", d)
+	}
+}
+
 // checkReading checks the token may read every topic the instance reads
 // (a narrower token than the one that subscribed).
 func (rc *reqCtx) checkReading() error {
@@ -451,20 +478,26 @@ func (h *Handler) records(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 	if err := rc.checkReading(); err != nil {
 		return err
 	}
+	f := recordsFormat{binary: rc.in.settings.binary, ndjson: acceptsNDJSON(r)}
+	if f.valueOnly, err = valueOnlyParam(r); err != nil {
+		return err
+	}
 	recs, err := rc.in.read(r.Context(), opts)
 	if err != nil {
 		return err
 	}
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
-	body := appendRecords((*bp)[:0], recs, rc.in.settings.binary)
+	body := appendRecords((*bp)[:0], recs, f)
 	*bp = body
 	ct := rc.contentType()
-	if rc.route.tag == tagConfluent {
+	switch {
+	case f.ndjson:
+		ct = ndjsonType
+	case rc.route.tag == tagConfluent && f.binary:
+		ct = "application/vnd.kafka.binary.v2+json"
+	case rc.route.tag == tagConfluent:
 		ct = "application/vnd.kafka.json.v2+json"
-		if rc.in.settings.binary {
-			ct = "application/vnd.kafka.binary.v2+json"
-		}
 	}
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))

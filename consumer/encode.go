@@ -12,49 +12,50 @@ import (
 // embedding each event's JSON as it is stored (no decode, no re-encode)
 // keeps Rasa's bytes and saves most of the cost.
 
-// appendRecords appends the JSON array of recs.
-func appendRecords(dst []byte, recs []Record, binary bool) []byte {
-	dst = append(dst, '[')
+// recordsFormat is the shape of a records response.
+type recordsFormat struct {
+	binary    bool // values (and keys) as base64: Confluent's binary format
+	valueOnly bool // ?data=value: each record's value alone
+	ndjson    bool // one per line (Accept: application/x-ndjson), not an array
+}
+
+// appendRecords appends recs as the JSON array of records, or what f
+// asks for instead.
+func appendRecords(dst []byte, recs []Record, f recordsFormat) []byte {
+	if !f.ndjson {
+		dst = append(dst, '[')
+	}
 	for i := range recs {
-		if i > 0 {
+		if i > 0 && !f.ndjson {
 			dst = append(dst, ',')
 		}
-		dst = appendRecord(dst, &recs[i], binary, false)
+		if f.valueOnly {
+			dst = appendValue(dst, recs[i].Value, f.binary, f.ndjson)
+		} else {
+			dst = appendRecord(dst, &recs[i], f.binary, f.ndjson)
+		}
+		if f.ndjson {
+			dst = append(dst, '\n')
+		}
 	}
-	return append(dst, ']')
+	if !f.ndjson {
+		dst = append(dst, ']')
+	}
+	return dst
 }
 
 // appendRecord appends one record object:
 //
 //	{"topic":..,"key":..,"value":..,"partition":..,"offset":..,"timestamp":..,"headers":{..}}
 //
-// value is the event's JSON itself, or, with binary (Confluent's format),
-// the base64 of its bytes. oneLine makes sure the JSON holds no line
-// break, for an SSE data line.
+// value, binary and oneLine are appendValue's.
 func appendRecord(dst []byte, r *Record, binary, oneLine bool) []byte {
 	dst = append(dst, `{"topic":`...)
 	dst = appendString(dst, r.Topic)
 	dst = append(dst, `,"key":`...)
 	dst = appendBytes(dst, r.Key, binary)
 	dst = append(dst, `,"value":`...)
-	switch {
-	case binary:
-		dst = appendBase64(dst, r.Value)
-	case r.Value == nil:
-		dst = append(dst, "null"...)
-	case validJSON(r.Value):
-		if oneLine && (bytes.IndexByte(r.Value, '\n') >= 0 || bytes.IndexByte(r.Value, '\r') >= 0) {
-			var buf bytes.Buffer
-			_ = json.Compact(&buf, r.Value) // valid, so it cannot fail
-			dst = append(dst, buf.Bytes()...)
-		} else {
-			dst = append(dst, r.Value...)
-		}
-	default:
-		// Not JSON (written by another producer): a string, so that the
-		// response stays JSON.
-		dst = appendBytes(dst, r.Value, false)
-	}
+	dst = appendValue(dst, r.Value, binary, oneLine)
 	dst = append(dst, `,"partition":`...)
 	dst = strconv.AppendInt(dst, int64(r.Partition), 10)
 	dst = append(dst, `,"offset":`...)
@@ -75,6 +76,28 @@ func appendRecord(dst []byte, r *Record, binary, oneLine bool) []byte {
 		dst = appendBytes(dst, h.Value, false)
 	}
 	return append(dst, "}}"...)
+}
+
+// appendValue appends a record's value: the event's JSON itself, or, with
+// binary (Confluent's format), the base64 of its bytes. oneLine makes sure
+// the JSON holds no line break, for an SSE data line or an NDJSON line.
+func appendValue(dst, v []byte, binary, oneLine bool) []byte {
+	switch {
+	case binary:
+		return appendBase64(dst, v)
+	case v == nil:
+		return append(dst, "null"...)
+	case validJSON(v):
+		if oneLine && (bytes.IndexByte(v, '\n') >= 0 || bytes.IndexByte(v, '\r') >= 0) {
+			var buf bytes.Buffer
+			_ = json.Compact(&buf, v) // valid, so it cannot fail
+			return append(dst, buf.Bytes()...)
+		}
+		return append(dst, v...)
+	}
+	// Not JSON (written by another producer): a string, so that the
+	// response stays JSON.
+	return appendBytes(dst, v, false)
 }
 
 // appendBytes appends b as a JSON string: its text when it is UTF-8, else

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -468,5 +469,68 @@ func TestCloseEndsStreamsAndRefusesCalls(t *testing.T) {
 	}
 	if r := c.Do("GET", "/consumers/subscription", nil); r.Status != 503 || r.ErrorCode() != consumer.CodeUnavailable {
 		t.Fatalf("after Close: %s", r)
+	}
+}
+
+func TestRecordsAsNDJSONValues(t *testing.T) {
+	env := start(t, nil)
+	c := env.API.Create("g", "c1", map[string]any{"auto.offset.reset": "earliest"})
+	c.Subscribe(topic)
+	evs := consumertest.Events(0, 3)
+	env.B.Produce(t, evs)
+	h := c.Headers()
+	h["Accept"] = "application/json;q=0.5, application/x-ndjson"
+	var got []string
+	for len(got) < len(evs) {
+		r := env.API.Do("GET", "/consumers/records?data=value&timeout=5000", h, nil)
+		if r.Status != 200 || r.Header.Get("Content-Type") != "application/x-ndjson" {
+			t.Fatalf("records as NDJSON: %s (%s)", r, r.Header.Get("Content-Type"))
+		}
+		if len(r.Body) == 0 {
+			t.Fatalf("no records after %d", len(got))
+		}
+		lines := strings.SplitAfter(string(r.Body), "\n")
+		if lines[len(lines)-1] != "" {
+			t.Fatalf("body does not end with a line break: %q", r.Body)
+		}
+		got = append(got, lines[:len(lines)-1]...)
+	}
+	for i, ev := range evs {
+		if want := string(ev.RasaJSON()) + "\n"; got[i] != want {
+			t.Fatalf("line %d: %q, want %q", i, got[i], want)
+		}
+	}
+	// Everything read is committed by an empty commit, offsets unseen.
+	c.Must(204, "POST", "/consumers/offsets", nil)
+	r := c.Must(200, "POST", "/consumers/committed/offsets", map[string]any{"partitions": []map[string]any{{"topic": topic, "partition": 0}}})
+	// Row ids 1-3 were read; the committed offset is the next to read.
+	if !strings.Contains(string(r.Body), `"offset":4`) {
+		t.Fatalf("committed after reading 3 values: %s", r.Body)
+	}
+}
+
+func TestStreamValuesOnly(t *testing.T) {
+	env := start(t, nil)
+	c := env.API.Create("g", "c1", map[string]any{"auto.offset.reset": "earliest"})
+	c.Subscribe(topic)
+	evs := consumertest.Events(0, 3)
+	env.B.Produce(t, evs)
+	if r := c.Do("GET", "/consumers/records/stream?data=keys", nil); r.Status != 422 || !strings.Contains(string(r.Body), `data \"keys\"`) {
+		t.Fatalf("bad data parameter: %s", r)
+	}
+	s := c.StreamQuery("data=value", "")
+	defer s.Close()
+	for i, want := range evs {
+		ev, ok := s.Next()
+		if !ok {
+			t.Fatalf("stream ended after %d events", i)
+		}
+		// The SQL log's offsets are row ids, from 1.
+		if ev.Type != "record" || ev.ID != fmt.Sprintf("0:%d", i+1) {
+			t.Fatalf("event %d: type %q id %q", i, ev.Type, ev.ID)
+		}
+		if string(ev.Data) != string(want.RasaJSON()) {
+			t.Fatalf("event %d data:\n%s\nwant the event's Rasa bytes:\n%s", i, ev.Data, want.RasaJSON())
+		}
 	}
 }

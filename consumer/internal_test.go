@@ -42,8 +42,30 @@ func TestAppendRecord(t *testing.T) {
 			}
 		})
 	}
-	if got := string(appendRecords(nil, nil, false)); got != "[]" {
+	if got := string(appendRecords(nil, nil, recordsFormat{})); got != "[]" {
 		t.Fatalf("no records: %s", got)
+	}
+	if got := string(appendRecords(nil, nil, recordsFormat{ndjson: true})); got != "" {
+		t.Fatalf("no records as NDJSON: %q", got)
+	}
+	recs := []Record{
+		{Topic: "t", Offset: 1, Value: []byte(`{"event": "user"}`)},
+		{Topic: "t", Offset: 2, Value: []byte("{\n\"event\": \"bot\"}")},
+	}
+	formats := []struct {
+		f    recordsFormat
+		want string
+	}{
+		{recordsFormat{valueOnly: true}, `[{"event": "user"},{` + "\n" + `"event": "bot"}]`},
+		{recordsFormat{valueOnly: true, ndjson: true}, `{"event": "user"}` + "\n" + `{"event":"bot"}` + "\n"},
+		{recordsFormat{ndjson: true}, `{"topic":"t","key":null,"value":{"event": "user"},"partition":0,"offset":1,"timestamp":null,"headers":{}}` + "\n" +
+			`{"topic":"t","key":null,"value":{"event":"bot"},"partition":0,"offset":2,"timestamp":null,"headers":{}}` + "\n"},
+		{recordsFormat{valueOnly: true, binary: true}, `["eyJldmVudCI6ICJ1c2VyIn0=","ewoiZXZlbnQiOiAiYm90In0="]`},
+	}
+	for _, c := range formats {
+		if got := string(appendRecords(nil, recs, c.f)); got != c.want {
+			t.Errorf("%+v:\n got %q\nwant %q", c.f, got, c.want)
+		}
 	}
 }
 

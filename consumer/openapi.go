@@ -78,7 +78,7 @@ var schemas = obj{
 		"headers":   obj{"type": "object", "additionalProperties": obj{"type": "string"}},
 	}},
 	"Records":     arrayOf(ref("Record")),
-	"EventStream": obj{"type": "string", "description": "Server-Sent Events: `id: <partition>:<offset>`, `event: record`, `data: <Record JSON>`; `event: error` with an Error before the server ends the stream; comments as heartbeats."},
+	"EventStream": obj{"type": "string", "description": "Server-Sent Events: `id: <partition>:<offset>`, `event: record`, `data: <Record JSON>` (or, with ?data=value, the record's value alone); `event: error` with an Error before the server ends the stream; comments as heartbeats."},
 	"TokenRequest": obj{"type": "object", "required": []string{"grant_type"}, "properties": obj{
 		"grant_type":    obj{"type": "string", "enum": []string{"client_credentials"}},
 		"client_id":     obj{"type": "string", "description": "Or in HTTP Basic auth."},
@@ -109,6 +109,7 @@ var parameters = obj{
 	"topic":          obj{"name": "topic", "in": "query", "schema": obj{"type": "string"}, "description": "The topic (default: the token's, else the server's default topic)."},
 	"timeout":        obj{"name": "timeout", "in": "query", "schema": obj{"type": "integer"}, "description": "Milliseconds to wait for records; the response comes as soon as there are some."},
 	"max_bytes":      obj{"name": "max_bytes", "in": "query", "schema": obj{"type": "integer"}, "description": "Cap on the key and value bytes returned (at least one record is)."},
+	"data":           obj{"name": "data", "in": "query", "schema": obj{"type": "string", "enum": []string{"record", "value"}, "default": "record"}, "description": "What each record is sent as: the Record JSON, or its value alone (the event's JSON)."},
 	"Last-Event-ID":  obj{"name": "Last-Event-ID", "in": "header", "schema": obj{"type": "string", "example": "0:41"}, "description": "Continue after this event (<partition>:<offset>)."},
 }
 
@@ -152,7 +153,11 @@ func openAPIDoc(rs []route) map[string]any {
 		okType := cmpOr(rt.okType, "application/json")
 		ok := obj{"description": http.StatusText(rt.okStatus)}
 		if rt.okSchema != "" {
-			ok["content"] = obj{okType: obj{"schema": ref(rt.okSchema)}}
+			content := obj{okType: obj{"schema": ref(rt.okSchema)}}
+			if rt.ndjson {
+				content[ndjsonType] = obj{"schema": obj{"type": "string", "description": "With Accept: application/x-ndjson: the same records (or values), one JSON object per line."}}
+			}
+			ok["content"] = content
 		}
 		responses[strconv.Itoa(rt.okStatus)] = ok
 		for _, code := range rt.errors {

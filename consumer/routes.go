@@ -32,6 +32,7 @@ type route struct {
 	okStatus     int
 	okSchema     string // response schema, "" for no content
 	okType       string // response content type, default application/json
+	ndjson       bool   // also answers Accept: application/x-ndjson
 	errors       []int
 	serve        func(h *Handler, w http.ResponseWriter, r *http.Request, rc *reqCtx) error
 }
@@ -95,11 +96,11 @@ func routes() []route {
 			errors: instanceErrors, serve: (*Handler).assignments},
 		{method: "GET", path: "/consumers/records", op: "getRecords", tag: tagMix, key: keyHeaders,
 			summary: "Read records, waiting up to ?timeout= ms for some to arrive",
-			query:   []string{"timeout", "max_bytes"}, okStatus: 200, okSchema: "Records",
+			query:   []string{"timeout", "max_bytes", "data"}, okStatus: 200, okSchema: "Records", ndjson: true,
 			errors: append([]int{409, 422}, instanceErrors...), serve: (*Handler).records},
 		{method: "GET", path: "/consumers/records/stream", op: "streamRecords", tag: tagMix, key: keyHeaders,
 			summary: "Stream records as Server-Sent Events (resume with Last-Event-ID)",
-			headers: []string{"Last-Event-ID"}, okStatus: 200, okSchema: "EventStream", okType: "text/event-stream",
+			query:   []string{"data"}, headers: []string{"Last-Event-ID"}, okStatus: 200, okSchema: "EventStream", okType: "text/event-stream",
 			errors: append([]int{409, 422}, instanceErrors...), serve: (*Handler).stream},
 		{method: "POST", path: "/consumers/offsets", op: "commitOffsets", tag: tagMix, key: keyHeaders,
 			summary: "Commit offsets (each the offset of the last record processed); no body commits everything read",

@@ -16,6 +16,8 @@ import (
 //	event: record
 //	data: <the record JSON of GET /consumers/records>
 //
+// With ?data=value the data line is the record's value alone (the event's
+// JSON): what most event-stream clients want, with nothing to unwrap.
 // A client that reconnects with Last-Event-ID (EventSource does it by
 // itself) continues right after that event, on every partition: the
 // instance remembers the order it sent records in, and rewinds the
@@ -34,6 +36,10 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 	in.mu.Unlock()
 	if m == modeNone {
 		return illegalState("Consumer is not subscribed to any topics or assigned any partitions.")
+	}
+	valueOnly, err := valueOnlyParam(r)
+	if err != nil {
+		return err
 	}
 	lastID := r.Header.Get("Last-Event-ID")
 	lastPartition, lastOffset, ok := parseEventID(lastID)
@@ -119,7 +125,11 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 			buf = append(buf, ':')
 			buf = strconv.AppendInt(buf, rec.Offset, 10)
 			buf = append(buf, "\nevent: record\ndata: "...)
-			buf = appendRecord(buf, rec, in.settings.binary, true)
+			if valueOnly {
+				buf = appendValue(buf, rec.Value, in.settings.binary, true)
+			} else {
+				buf = appendRecord(buf, rec, in.settings.binary, true)
+			}
 			buf = append(buf, "\n\n"...)
 		}
 		if _, err := w.Write(buf); err != nil {

@@ -225,8 +225,18 @@ type Stream struct {
 // it is not empty.
 func (c *Consumer) Stream(lastEventID string) *Stream {
 	c.API.T.Helper()
+	return c.StreamQuery("", lastEventID)
+}
+
+// StreamQuery is Stream with a query string (without the "?").
+func (c *Consumer) StreamQuery(query, lastEventID string) *Stream {
+	c.API.T.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, "GET", c.API.URL+"/consumers/records/stream", nil)
+	url := c.API.URL + "/consumers/records/stream"
+	if query != "" {
+		url += "?" + query
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		c.API.T.Fatal(err)
 	}
