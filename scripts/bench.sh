@@ -122,7 +122,7 @@ mkdir -p "$work/consume"
 cleanup+=("'$py' '$capture' kafka-topic '$PARLEY_KAFKA_SEEDS' delete '$run-consume'")
 printf 'event_broker:\n  type: kafka\n  url: %s\n  topic: %s\n  security_protocol: PLAINTEXT\nconsumer_api:\n  rate_limit: 0\n  max_records: 5000\n' \
 	"$PARLEY_KAFKA_SEEDS" "$run-consume" >"$work/consume/endpoints.yml"
-log "consume $consume_events events: direct franz-go, records, SSE"
+log "consume $consume_events events: direct franz-go, records (JSON, NDJSON values), SSE (records, values)"
 (cd "$work/consume" && "$parley" bench consume --json --events "$consume_events" >"$out/consume.json")
 
 mkdir -p "$work/soak"
