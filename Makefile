@@ -20,7 +20,7 @@ test: vet
 # Every test against the real services, which must be up:
 #   eval "$$(scripts/services.sh up)" && make integration
 integration:
-	PARLEY_REQUIRE_SERVICES=1 $(GO) test -race -count=1 -timeout 20m $(PKGS)
+	PARLEY_REQUIRE_SERVICES=1 $(GO) test -race -count=1 -timeout 10m $(PKGS)
 
 # The fault tests kill and restart the services, so they run alone, after
 # everything else: 100,000 events each through a real parley serve.
