@@ -53,7 +53,11 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 	}
 	defer in.releaseStream(turn)
 	if lastID != "" {
-		if err := h.resume(ctx, in, lastPartition, lastOffset); err != nil {
+		err := h.resume(ctx, in, lastPartition, lastOffset)
+		if err != nil && ctx.Err() != nil && r.Context().Err() == nil {
+			return errStreamReplaced
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -80,7 +84,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 	opts := readOptions{wait: h.cfg.Heartbeat, maxRecords: h.cfg.MaxRecords, maxBytes: h.cfg.MaxBytes}
 	for {
 		if !expiry.IsZero() && !time.Now().Before(expiry) {
-			return writeEvent(w, rcon, "error", `{"error_code":40101,"message":"The access token has expired; reconnect with a new one and Last-Event-ID to continue."}`)
+			return writeErrorEvent(w, rcon, CodeUnauthorized, "The access token has expired; reconnect with a new one and Last-Event-ID to continue.")
 		}
 		// Wait no longer than until the next heartbeat is due, or the
 		// token expires.
@@ -93,14 +97,14 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		case r.Context().Err() != nil:
 			return nil // the client left
 		case ctx.Err() != nil:
-			return writeEvent(w, rcon, "error", `{"error_code":40904,"message":"A newer stream of this consumer instance took over."}`)
+			return writeErrorEvent(w, rcon, CodeStreamReplaced, errStreamReplaced.Message)
 		case errors.Is(err, ErrConsumerNotFound) && h.eng.isClosed():
-			return writeEvent(w, rcon, "error", `{"error_code":50301,"message":"The server is shutting down; reconnect with Last-Event-ID to continue."}`)
+			return writeErrorEvent(w, rcon, CodeUnavailable, "The server is shutting down; reconnect with Last-Event-ID to continue.")
 		case errors.Is(err, ErrConsumerNotFound):
-			return writeEvent(w, rcon, "error", `{"error_code":40403,"message":"Consumer instance not found (deleted or expired)."}`)
+			return writeErrorEvent(w, rcon, CodeConsumerNotFound, "Consumer instance not found (deleted or expired).")
 		case err != nil:
 			e := asAPIError(err)
-			return writeEvent(w, rcon, "error", `{"error_code":`+strconv.Itoa(e.Code)+`,"message":`+string(appendString(nil, e.Message))+`}`)
+			return writeErrorEvent(w, rcon, e.Code, e.Message)
 		}
 		in.touch()
 		if len(recs) == 0 {
@@ -141,6 +145,8 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		lastWrite = time.Now()
 	}
 }
+
+var errStreamReplaced = apiErr(http.StatusConflict, CodeStreamReplaced, "A newer stream of this consumer instance took over.")
 
 // streamTurn is the hold of one SSE stream on its instance.
 type streamTurn struct {
@@ -195,6 +201,12 @@ func (in *instance) releaseStream(me *streamTurn) {
 	}
 	in.mu.Unlock()
 	close(me.done)
+}
+
+// writeErrorEvent ends a stream with an error event holding an Error.
+func writeErrorEvent(w http.ResponseWriter, rcon *http.ResponseController, code int, msg string) error {
+	data := `{"error_code":` + strconv.Itoa(code) + `,"message":` + string(appendString(nil, msg)) + `}`
+	return writeEvent(w, rcon, "error", data)
 }
 
 func writeEvent(w http.ResponseWriter, rcon *http.ResponseController, event, data string) error {
