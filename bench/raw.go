@@ -19,15 +19,21 @@ import (
 // confirms, committed transactions): the limit parley is measured against.
 
 // RawKafka produces each batch with a plain franz-go client (acks=all,
-// idempotent, the library's defaults) and waits for every ack.
+// idempotent, the library's defaults) and waits for every ack. Records
+// carry the headers parley's broker sends (Rasa's RASA_ENVIRONMENT, unset
+// here, and the event id), so both put the same bytes on the wire.
 func RawKafka(cl *kgo.Client, topic string, keyBySender bool) PublishFunc {
+	env := []byte("RASA_ENVIRONMENT_NOT_SET")
 	return func(ctx context.Context, evs []event.Event) error {
 		var wg sync.WaitGroup
 		var first error
 		var mu sync.Mutex
 		wg.Add(len(evs))
 		for _, ev := range evs {
-			r := &kgo.Record{Topic: topic, Value: ev.RasaJSON()}
+			r := &kgo.Record{Topic: topic, Value: ev.RasaJSON(), Headers: []kgo.RecordHeader{
+				{Key: "RASA_ENVIRONMENT", Value: env},
+				{Key: "parley-event-id", Value: []byte(ev.ID)},
+			}}
 			if keyBySender {
 				r.Key = []byte(ev.SenderID)
 			}
@@ -66,6 +72,7 @@ func RawAMQP(conn *amqp.Connection, exchange string) PublishFunc {
 		for _, ev := range evs {
 			dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, "", false, false, amqp.Publishing{
 				Body: ev.RasaJSON(), DeliveryMode: amqp.Persistent, MessageId: ev.ID,
+				Headers: amqp.Table{"parley-event-id": ev.ID}, // as parley's broker
 			})
 			if err != nil {
 				return err

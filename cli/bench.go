@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -126,12 +127,13 @@ func newBenchPublishCmd(g *globalFlags, f *benchFlags) *cobra.Command {
 					defer closeRaw()
 					clients = append(clients, benchClient{name: name + " (" + b.Name + ")", pub: pub})
 				}
-				rs, err := runRounds(ctx, clients, evs, opts, rounds)
+				rs, runs, err := runRounds(ctx, clients, evs, opts, rounds)
 				if err != nil {
 					return err
 				}
 				if len(rs) == 2 {
-					rs[0].Compare(rs[1])
+					rs[0].Baseline, rs[0].Ratio = rs[1].Name, pairedRatio(runs[0], runs[1])
+					rs[0].Note += "; ratio: median of the rounds' ratios"
 					rs[0], rs[1] = rs[1], rs[0] // baseline first
 				}
 				results = append(results, rs...)
@@ -237,15 +239,16 @@ type benchClient struct {
 // runRounds warms every client up with a tenth of the events, then runs
 // rounds rounds in which each client publishes all events, in alternating
 // order so that drift on the machine (other load, the broker's own state)
-// hits every client alike, and reports each client's median round.
-func runRounds(ctx context.Context, clients []benchClient, evs []event.Event, o bench.PublishOptions, rounds int) ([]bench.Result, error) {
+// hits every client alike, and reports each client's median round, and
+// every round (runs[client][round]).
+func runRounds(ctx context.Context, clients []benchClient, evs []event.Event, o bench.PublishOptions, rounds int) (out []bench.Result, runs [][]bench.Result, err error) {
 	warm := evs[:max(len(evs)/10, 1)]
 	for _, c := range clients {
 		if _, err := bench.Publish(ctx, c.name, warm, c.pub, o); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	runs := make([][]bench.Result, len(clients))
+	runs = make([][]bench.Result, len(clients))
 	for r := 0; r < max(rounds, 1); r++ {
 		for k := range clients {
 			i := (k + r) % len(clients) // alternate who goes first
@@ -255,15 +258,34 @@ func runRounds(ctx context.Context, clients []benchClient, evs []event.Event, o 
 			res, err := bench.Publish(ctx, c.name, evs, c.pub, o)
 			pb.Finish()
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			runs[i] = append(runs[i], res)
 		}
 	}
-	out := make([]bench.Result, len(clients))
+	out = make([]bench.Result, len(clients))
 	for i, rs := range runs {
 		out[i] = bench.Median(rs)
 		out[i].Note = fmt.Sprintf("median of %d rounds", len(rs))
 	}
-	return out, nil
+	return out, runs, nil
+}
+
+// pairedRatio is the median over rounds of a's throughput over b's in the
+// same round. Throughput on a shared machine drifts from round to round
+// (here by up to 1.7x against a Kafka broker); each round's two clients
+// run back to back, so their ratio cancels most of it, where the ratio of
+// two medians taken from different rounds does not.
+func pairedRatio(a, b []bench.Result) float64 {
+	ratios := make([]float64, 0, len(a))
+	for r := range min(len(a), len(b)) {
+		if be := b[r].EventsPerSec(); be > 0 {
+			ratios = append(ratios, a[r].EventsPerSec()/be)
+		}
+	}
+	if len(ratios) == 0 {
+		return 0
+	}
+	slices.Sort(ratios)
+	return ratios[len(ratios)/2]
 }

@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/parleyhq/parley/bench"
 	_ "github.com/parleyhq/parley/broker/all"
 	"github.com/parleyhq/parley/internal/fixtures"
 	"github.com/parleyhq/parley/internal/sqldb"
@@ -183,5 +185,18 @@ func TestVersion(t *testing.T) {
 	out, err := run(t, t.TempDir(), nil, "version")
 	if err != nil || !strings.HasPrefix(out, "parley ") {
 		t.Fatalf("%q %v", out, err)
+	}
+}
+
+func TestPairedRatioCancelsDrift(t *testing.T) {
+	round := func(events int, d time.Duration) bench.Result { return bench.Result{Events: events, Duration: d} }
+	// The machine slows down over the rounds; a is 10% faster in each.
+	a := []bench.Result{round(110, time.Second), round(55, time.Second), round(220, time.Second)}
+	b := []bench.Result{round(100, time.Second), round(50, time.Second), round(200, time.Second)}
+	if got := pairedRatio(a, b); got < 1.0999 || got > 1.1001 {
+		t.Fatalf("paired ratio %v, want 1.1", got)
+	}
+	if got := pairedRatio(nil, b); got != 0 {
+		t.Fatalf("no rounds: %v", got)
 	}
 }

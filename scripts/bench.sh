@@ -41,14 +41,14 @@ log "reference Rasa"
 py=$(bench/rasa/setup.sh)
 capture=bench/rasa/capture.py
 
-# parley_pub NAME YAML [ENV=...]: parley bench publish (with its raw
-# baseline on the same destination).
+# parley_pub NAME YAML [ENV=...] [EVENTS ROUNDS]: parley bench publish
+# (with its raw baseline on the same destination).
 parley_pub() {
-	local name=$1 dir=$work/$1-parley
+	local name=$1 dir=$work/$1-parley n=${4:-$events} rounds=${5:-5}
 	mkdir -p "$dir"
 	printf '%s' "$2" >"$dir/endpoints.yml"
-	log "parley publish: $name ($events events)"
-	(cd "$dir" && env ${3:+"$3"} "$parley" bench publish --json --events "$events" --rounds 5 >"$out/publish-$name.json")
+	log "parley publish: $name ($n events, $rounds rounds)"
+	(cd "$dir" && env ${3:+"$3"} "$parley" bench publish --json --events "$n" --rounds "$rounds" >"$out/publish-$name.json")
 }
 
 # rasa_pub NAME YAML COUNT [ENV=...]: Rasa's own broker on the same service.
@@ -99,7 +99,9 @@ for side in parley rasa; do
 	cleanup+=("'$py' '$capture' kafka-topic '$PARLEY_KAFKA_SEEDS' delete '$run-$side'")
 done
 kafka_yml() { printf 'event_broker:\n  type: kafka\n  url: %s\n  topic: %s\n  partition_by_sender: true\n  security_protocol: PLAINTEXT\n' "$PARLEY_KAFKA_SEEDS" "$1"; }
-parley_pub kafka "$(kafka_yml "$run-parley")"
+# A round of 100,000 events lasts 0.2 s against Kafka, too short for a
+# stable ratio: the broker's own throughput swings from round to round.
+parley_pub kafka "$(kafka_yml "$run-parley")" "" $((events * 3)) 7
 rasa_pub kafka "$(kafka_yml "$run-rasa")" "$rasa_kafka"
 
 pika_yml() {
