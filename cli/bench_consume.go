@@ -19,7 +19,7 @@ import (
 )
 
 func newBenchConsumeCmd(g *globalFlags, f *benchFlags) *cobra.Command {
-	var events int
+	var events, rounds int
 	cmd := &cobra.Command{
 		Use:   "consume",
 		Short: "Read events through the REST consumer API (records, SSE) and directly (franz-go or SQL)",
@@ -30,7 +30,9 @@ every event's JSON as a line, as a consumer program does: a direct client
 (a franz-go group consumer, or SQL queries); GET /consumers/records, as a
 JSON array of records and as NDJSON values (?data=value, Accept:
 application/x-ndjson); and the Server-Sent Events stream, with records and
-with ?data=value. Ratios are against the direct client.`,
+with ?data=value. Each round reads every way, in alternating order; the
+table shows each reader's median round, and its ratio to the direct client
+is the median of the rounds' ratios.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -69,7 +71,13 @@ with ?data=value. Ratios are against the direct client.`,
 				return err
 			}
 
-			var direct bench.Result
+			// Each reader is a function of a fresh consumer group, so that
+			// every round reads all events again from the start.
+			type reader struct {
+				name string
+				read func(group string) (bench.Result, error)
+			}
+			var direct reader
 			var topic string
 			switch kind {
 			case "kafka":
@@ -82,10 +90,9 @@ with ?data=value. Ratios are against the direct client.`,
 				if err != nil {
 					return err
 				}
-				direct, err = bench.ConsumeKafka(ctx, opts, topic, groupName("direct"), events, io.Discard)
-				if err != nil {
-					return err
-				}
+				direct = reader{"direct", func(group string) (bench.Result, error) {
+					return bench.ConsumeKafka(ctx, opts, topic, group, events, io.Discard)
+				}}
 			case "sql":
 				bc, err := sqlbroker.ParseConfig(sec)
 				if err != nil {
@@ -99,41 +106,57 @@ with ?data=value. Ratios are against the direct client.`,
 				if err != nil {
 					return err
 				}
-				direct, err = bench.ConsumeSQL(ctx, db, bc.Table, events, io.Discard)
-				db.Close()
-				if err != nil {
-					return err
-				}
+				defer db.Close()
+				direct = reader{"direct", func(string) (bench.Result, error) {
+					return bench.ConsumeSQL(ctx, db, bc.Table, events, io.Discard)
+				}}
 			}
 			url, stop, err := startGateway(ctx, g)
 			if err != nil {
 				return err
 			}
 			defer stop()
-			records, err := bench.ConsumeRecords(ctx, url, topic, groupName("records"), events, false, io.Discard)
-			if err != nil {
-				return err
+			readers := []reader{
+				direct,
+				{"records", func(group string) (bench.Result, error) {
+					return bench.ConsumeRecords(ctx, url, topic, group, events, false, io.Discard)
+				}},
+				{"records-values", func(group string) (bench.Result, error) {
+					return bench.ConsumeRecords(ctx, url, topic, group, events, true, io.Discard)
+				}},
+				{"sse", func(group string) (bench.Result, error) {
+					return bench.ConsumeSSE(ctx, url, topic, group, events, false, io.Discard)
+				}},
+				{"sse-values", func(group string) (bench.Result, error) {
+					return bench.ConsumeSSE(ctx, url, topic, group, events, true, io.Discard)
+				}},
 			}
-			lines, err := bench.ConsumeRecords(ctx, url, topic, groupName("records-values"), events, true, io.Discard)
-			if err != nil {
-				return err
+			// Rounds alternate who goes first, as bench publish does; each
+			// ratio is the median of the rounds' ratios to the direct read.
+			runs := make([][]bench.Result, len(readers))
+			for r := range max(rounds, 1) {
+				for k := range readers {
+					i := (k + r) % len(readers)
+					res, err := readers[i].read(groupName(readers[i].name))
+					if err != nil {
+						return err
+					}
+					runs[i] = append(runs[i], res)
+				}
 			}
-			sse, err := bench.ConsumeSSE(ctx, url, topic, groupName("sse"), events, false, io.Discard)
-			if err != nil {
-				return err
-			}
-			values, err := bench.ConsumeSSE(ctx, url, topic, groupName("sse-values"), events, true, io.Discard)
-			if err != nil {
-				return err
-			}
-			results := []bench.Result{direct, records, lines, sse, values}
-			for i := 1; i < len(results); i++ {
-				results[i].Compare(direct)
+			results := make([]bench.Result, len(readers))
+			for i, rs := range runs {
+				results[i] = bench.Median(rs)
+				results[i].Note = fmt.Sprintf("median of %d rounds", len(rs))
+				if i > 0 {
+					results[i].Baseline, results[i].Ratio = results[0].Name, pairedRatio(rs, runs[0])
+				}
 			}
 			return f.print(cmd.OutOrStdout(), results)
 		},
 	}
 	cmd.Flags().IntVar(&events, "events", 100_000, "events to read each way")
+	cmd.Flags().IntVar(&rounds, "rounds", 3, "rounds, each reading the events every way (alternating who goes first); medians are reported")
 	return cmd
 }
 
