@@ -14,6 +14,7 @@ import (
 
 	"github.com/parleyhq/parley/consumer"
 	"github.com/parleyhq/parley/consumer/consumertest"
+	"github.com/parleyhq/parley/event"
 )
 
 func TestOpenModeServesOnlyLoopback(t *testing.T) {
@@ -472,12 +473,19 @@ func TestCloseEndsStreamsAndRefusesCalls(t *testing.T) {
 	}
 }
 
-func TestRecordsAsNDJSONValues(t *testing.T) {
+// readingThree starts the API with three events and a consumer
+// subscribed from the earliest.
+func readingThree(t *testing.T) (*consumertest.Env, *consumertest.Consumer, []event.Event) {
 	env := start(t, nil)
 	c := env.API.Create("g", "c1", map[string]any{"auto.offset.reset": "earliest"})
 	c.Subscribe(topic)
 	evs := consumertest.Events(0, 3)
 	env.B.Produce(t, evs)
+	return env, c, evs
+}
+
+func TestRecordsAsNDJSONValues(t *testing.T) {
+	env, c, evs := readingThree(t)
 	h := c.Headers()
 	h["Accept"] = "application/json;q=0.5, application/x-ndjson"
 	var got []string
@@ -510,11 +518,7 @@ func TestRecordsAsNDJSONValues(t *testing.T) {
 }
 
 func TestStreamValuesOnly(t *testing.T) {
-	env := start(t, nil)
-	c := env.API.Create("g", "c1", map[string]any{"auto.offset.reset": "earliest"})
-	c.Subscribe(topic)
-	evs := consumertest.Events(0, 3)
-	env.B.Produce(t, evs)
+	_, c, evs := readingThree(t)
 	if r := c.Do("GET", "/consumers/records/stream?data=keys", nil); r.Status != 422 || !strings.Contains(string(r.Body), `data \"keys\"`) {
 		t.Fatalf("bad data parameter: %s", r)
 	}
