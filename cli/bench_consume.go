@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,6 +22,7 @@ import (
 
 func newBenchConsumeCmd(g *globalFlags, f *benchFlags) *cobra.Command {
 	var events, rounds int
+	var only string
 	cmd := &cobra.Command{
 		Use:   "consume",
 		Short: "Read events through the REST consumer API (records, SSE) and directly (franz-go or SQL)",
@@ -131,6 +134,10 @@ is the median of the rounds' ratios.`,
 					return bench.ConsumeSSE(ctx, url, topic, group, events, true, io.Discard)
 				}},
 			}
+			if only != "" {
+				keep := strings.Split(only, ",")
+				readers = slices.DeleteFunc(readers, func(r reader) bool { return r.name != "direct" && !slices.Contains(keep, r.name) })
+			}
 			// Rounds alternate who goes first, as bench publish does; each
 			// ratio is the median of the rounds' ratios to the direct read.
 			runs := make([][]bench.Result, len(readers))
@@ -156,6 +163,7 @@ is the median of the rounds' ratios.`,
 		},
 	}
 	cmd.Flags().IntVar(&events, "events", 100_000, "events to read each way")
+	cmd.Flags().StringVar(&only, "readers", "", "comma-separated readers to run besides the direct one: records, records-values, sse, sse-values (default all)")
 	cmd.Flags().IntVar(&rounds, "rounds", 3, "rounds, each reading the events every way (alternating who goes first); medians are reported")
 	return cmd
 }
