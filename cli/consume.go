@@ -281,6 +281,7 @@ type printer struct {
 	dirty   bool
 }
 
+// print writes a record's value, or with --records the record.
 func (p *printer) print(raw []byte) error {
 	var r record
 	if err := json.Unmarshal(raw, &r); err != nil {
@@ -290,6 +291,11 @@ func (p *printer) print(raw []byte) error {
 	if p.records {
 		line = raw
 	}
+	return p.emit(line, r.Partition, r.Offset)
+}
+
+// emit writes one line and remembers the position it came from.
+func (p *printer) emit(line []byte, partition int32, offset int64) error {
 	if bytes.ContainsAny(line, "\r\n") {
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, line); err == nil {
@@ -301,7 +307,7 @@ func (p *printer) print(raw []byte) error {
 		return err
 	}
 	p.printed++
-	p.last[r.Partition] = r.Offset
+	p.last[partition] = offset
 	p.dirty = true
 	return nil
 }
@@ -472,8 +478,14 @@ func (c *consumeClient) follow(ctx context.Context, p *printer) error {
 }
 
 // stream reads one SSE connection; it returns nil when --count is reached.
+// Without --records it asks for the values alone (?data=value): nothing
+// to parse, the position comes with each event's id.
 func (c *consumeClient) stream(ctx context.Context, p *printer, lastID *string) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", c.base+"/consumers/records/stream", nil)
+	url := c.base + "/consumers/records/stream"
+	if !p.records {
+		url += "?data=value"
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		return err
 	}
@@ -513,7 +525,7 @@ func (c *consumeClient) stream(ctx context.Context, p *printer, lastID *string) 
 				return e
 			}
 			if typ == "record" {
-				if err := p.print(data); err != nil {
+				if err := c.printEvent(p, id, data); err != nil {
 					return err
 				}
 				*lastID = id
@@ -543,4 +555,19 @@ func (c *consumeClient) stream(ctx context.Context, p *printer, lastID *string) 
 			data = append(data, line[6:]...)
 		}
 	}
+}
+
+// printEvent prints one record event of the stream: a record, or, without
+// --records, a value whose position is its id, <partition>:<offset>.
+func (c *consumeClient) printEvent(p *printer, id string, data []byte) error {
+	if p.records {
+		return p.print(data)
+	}
+	ps, offs, ok := strings.Cut(id, ":")
+	part, err1 := strconv.ParseInt(ps, 10, 32)
+	off, err2 := strconv.ParseInt(offs, 10, 64)
+	if !ok || err1 != nil || err2 != nil {
+		return fmt.Errorf("bad event id %q from the server", id)
+	}
+	return p.emit(data, int32(part), off)
 }

@@ -78,6 +78,7 @@ func TestConsumeFollowWithClientCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := consumer.DefaultConfig()
+	cfg.RateLimit = 0 // four consumers of one group in quick succession
 	cfg.Clients = []auth.Client{{ID: "qa", SecretHash: hash, Topics: []string{"rasa_core_events"}}}
 	srv := consumeServer(t, dir, cfg)
 
@@ -104,6 +105,11 @@ func TestConsumeFollowWithClientCredentials(t *testing.T) {
 	out, err = run(t, dir, nil, "consume", "--url", srv.URL, "--client-id", "qa", "--follow", "--count", "1")
 	if err != nil || strings.TrimSuffix(out, "\n") != string(fixtures.RasaBytes()[3]) {
 		t.Fatalf("continuing: %v %q", err, out)
+	}
+	// --records streams whole records, and commits them the same way.
+	out, err = run(t, dir, nil, "consume", "--url", srv.URL, "--client-id", "qa", "--follow", "--count", "1", "--records")
+	if err != nil || !strings.Contains(out, `"offset":5,`) || !strings.Contains(out, string(fixtures.RasaBytes()[4])) {
+		t.Fatalf("--follow --records: %v %q", err, out)
 	}
 }
 
