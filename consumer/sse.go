@@ -161,9 +161,9 @@ type streamTurn struct {
 // take records and write them to a dead socket. So the old stream is
 // stopped, and waited for, before the new one resumes: everything it
 // sent after the client's Last-Event-ID is then in the journal, which
-// resume rewinds. A write blocked on a connection cut without a reset
-// is failed after a second. The returned context ends when a newer stream takes
-// over; the caller must call releaseStream with the turn.
+// resume rewinds. A write blocked on a connection cut without a reset is
+// failed after a second. The returned context ends when a newer stream
+// takes over; the caller must call releaseStream with the turn.
 func (in *instance) takeStream(ctx context.Context, rcon *http.ResponseController) (context.Context, *streamTurn, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	me := &streamTurn{cancel: cancel, rcon: rcon, done: make(chan struct{})}
