@@ -53,12 +53,21 @@ func PublishRetry(ctx context.Context, b Broker, evs []event.Event, bo Backoff, 
 		if onRetry != nil {
 			onRetry(attempt, err, wait)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !Sleep(ctx, wait) {
 			return errors.Join(err, ctx.Err())
-		case <-t.C:
 		}
+	}
+}
+
+// Sleep waits d or until ctx ends, reporting whether the wait completed:
+// the wait between attempts of the brokers and the spool's workers.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }

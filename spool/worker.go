@@ -206,7 +206,7 @@ func (w *worker) publish(ctx context.Context, evs []event.Event, again bool) err
 		wait := w.backoff.Delay(attempt)
 		w.failed(err, wait)
 		w.log.Warn("spool: publish failed; retrying", "attempt", attempt, "events", len(evs), "wait", wait.Round(time.Millisecond), "err", err)
-		if !sleep(ctx, wait) {
+		if !broker.Sleep(ctx, wait) {
 			return ctx.Err()
 		}
 	}
@@ -250,7 +250,7 @@ func (w *worker) pause(ctx context.Context, err error) bool {
 	wait := w.backoff.Delay(attempt)
 	w.failed(err, wait)
 	w.log.Error("spool: delivery stalled", "wait", wait.Round(time.Millisecond), "err", err)
-	return sleep(ctx, wait)
+	return broker.Sleep(ctx, wait)
 }
 
 func (w *worker) failed(err error, wait time.Duration) {
@@ -286,16 +286,4 @@ func (w *worker) onLoss(from, to uint64, where string) {
 	w.lost.Add(float64(to - from))
 	w.log.Error("spool: events lost to on-disk corruption are skipped; delivery goes on with the next intact event",
 		"first_seq", from, "events", to-from, "where", where)
-}
-
-// sleep waits d or until ctx ends, reporting whether the wait completed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

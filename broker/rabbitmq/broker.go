@@ -157,7 +157,7 @@ func Open(ctx context.Context, c Config, log *slog.Logger) (*Broker, error) {
 			break
 		}
 		b.log.Warn("rabbitmq: connect failed, retrying", "url", c.String(), "attempt", attempt, "of", c.ConnectionAttempts, "wait", c.RetryDelay, "err", err)
-		if !sleep(ctx, c.RetryDelay) {
+		if !broker.Sleep(ctx, c.RetryDelay) {
 			b.cancel()
 			return nil, fmt.Errorf("rabbitmq: connect to %s: %w (last error: %v)", c, ctx.Err(), err)
 		}
@@ -189,17 +189,6 @@ func permanent(err error) bool {
 		verify    *tls.CertificateVerificationError
 	)
 	return errors.As(err, &unknownCA) || errors.As(err, &invalid) || errors.As(err, &hostname) || errors.As(err, &verify)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 func (b *Broker) start(s *session) {
@@ -500,7 +489,7 @@ func (b *Broker) serve(s *session) error {
 func (b *Broker) reconnect(attempt *int) *session {
 	for {
 		*attempt++
-		if !sleep(b.ctx, b.backoff.Delay(*attempt)) {
+		if !broker.Sleep(b.ctx, b.backoff.Delay(*attempt)) {
 			return nil
 		}
 		s, err := b.connect(b.ctx)
