@@ -10,6 +10,8 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/parleyhq/parley/broker"
+	kafkabroker "github.com/parleyhq/parley/broker/kafka"
 	"github.com/parleyhq/parley/event"
 	"github.com/parleyhq/parley/internal/sqldb"
 )
@@ -23,7 +25,7 @@ import (
 // carry the headers parley's broker sends (Rasa's RASA_ENVIRONMENT, unset
 // here, and the event id), so both put the same bytes on the wire.
 func RawKafka(cl *kgo.Client, topic string, keyBySender bool) PublishFunc {
-	env := []byte("RASA_ENVIRONMENT_NOT_SET")
+	env := []byte(kafkabroker.RasaEnvironmentNotSet)
 	return func(ctx context.Context, evs []event.Event) error {
 		var wg sync.WaitGroup
 		var first error
@@ -31,8 +33,8 @@ func RawKafka(cl *kgo.Client, topic string, keyBySender bool) PublishFunc {
 		wg.Add(len(evs))
 		for _, ev := range evs {
 			r := &kgo.Record{Topic: topic, Value: ev.RasaJSON(), Headers: []kgo.RecordHeader{
-				{Key: "RASA_ENVIRONMENT", Value: env},
-				{Key: "parley-event-id", Value: []byte(ev.ID)},
+				{Key: kafkabroker.HeaderRasaEnvironment, Value: env},
+				{Key: broker.EventIDHeader, Value: []byte(ev.ID)},
 			}}
 			if keyBySender {
 				r.Key = []byte(ev.SenderID)
@@ -72,7 +74,7 @@ func RawAMQP(conn *amqp.Connection, exchange string) PublishFunc {
 		for _, ev := range evs {
 			dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, "", false, false, amqp.Publishing{
 				Body: ev.RasaJSON(), DeliveryMode: amqp.Persistent, MessageId: ev.ID,
-				Headers: amqp.Table{"parley-event-id": ev.ID}, // as parley's broker
+				Headers: amqp.Table{broker.EventIDHeader: ev.ID}, // as parley's broker
 			})
 			if err != nil {
 				return err

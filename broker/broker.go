@@ -8,6 +8,12 @@ import (
 	"github.com/parleyhq/parley/event"
 )
 
+// EventIDHeader names the message header that carries an event's ID
+// (event.Event.ID) wherever the broker's format has headers (Kafka,
+// AMQP), so that consumers can drop the duplicates at-least-once
+// delivery can make.
+const EventIDHeader = "parley-event-id"
+
 // Broker publishes events to one destination.
 type Broker interface {
 	// Publish sends evs in order and returns only when the destination

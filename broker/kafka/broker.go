@@ -155,16 +155,14 @@ func fatalAtOpen(err error) bool {
 		errors.As(err, &ke) && !ke.Retriable
 }
 
-// clientOptions turns the configuration into franz-go options.
+// clientOptions turns the configuration into franz-go options: the
+// connection's, then the producer's.
 func (c Config) clientOptions(log *slog.Logger) ([]kgo.Opt, error) {
-	tc, err := c.tlsConfig()
+	opts, err := c.ConnectionOptions(log)
 	if err != nil {
 		return nil, err
 	}
-	codec := c.CompressionCodec()
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(c.Seeds...),
-		kgo.ClientID(c.ClientID),
+	return append(opts,
 		kgo.DefaultProduceTopic(c.Topic),
 		// librdkafka's producer lets brokers with auto.create.topics.enable
 		// create a missing topic; so does parley.
@@ -173,9 +171,9 @@ func (c Config) clientOptions(log *slog.Logger) ([]kgo.Opt, error) {
 		kgo.ProducerLinger(c.Linger),
 		// Above max_buffered_records, which Publish enforces itself: the
 		// client must never block a Produce call.
-		kgo.MaxBufferedRecords(c.MaxBufferedRecords + 1024),
+		kgo.MaxBufferedRecords(c.MaxBufferedRecords+1024),
 		kgo.ProducerBatchMaxBytes(int32(c.MaxMessageBytes)),
-		kgo.ProducerBatchCompression(codec),
+		kgo.ProducerBatchCompression(c.CompressionCodec()),
 		kgo.RecordPartitioner(partitioner(c.Partitioner)),
 		kgo.UnknownTopicRetries(unknownTopicRetries),
 		// Refresh metadata sooner after errors than franz-go's 5s, so that
@@ -183,15 +181,7 @@ func (c Config) clientOptions(log *slog.Logger) ([]kgo.Opt, error) {
 		// in about a second; metadata is only reloaded on errors and every
 		// few minutes otherwise.
 		kgo.MetadataMinAge(metadataMinAge),
-		kgo.WithLogger(kgoLogger{log}),
-	}
-	if tc != nil {
-		opts = append(opts, kgo.DialTLSConfig(tc))
-	}
-	if m := c.saslMechanism(); m != nil {
-		opts = append(opts, kgo.SASL(m))
-	}
-	return opts, nil
+	), nil
 }
 
 // CompressionCodec returns the franz-go codec of the compression key (none

@@ -16,10 +16,7 @@ func (c Config) ConnectionOptions(log *slog.Logger) ([]kgo.Opt, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(c.Seeds...), kgo.WithLogger(kgoLogger{log})}
-	if c.ClientID != "" {
-		opts = append(opts, kgo.ClientID(c.ClientID))
-	}
+	opts := []kgo.Opt{kgo.SeedBrokers(c.Seeds...), kgo.ClientID(c.ClientID), kgo.WithLogger(kgoLogger{log})}
 	if tc != nil {
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}

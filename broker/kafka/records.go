@@ -20,9 +20,8 @@ const (
 	// unset (Rasa's default). When it is set to the empty string there is
 	// no header, as with Rasa.
 	RasaEnvironmentNotSet = "RASA_ENVIRONMENT_NOT_SET"
-	// HeaderEventID carries parley's event ID, for consumers that drop the
-	// duplicates at-least-once delivery can make.
-	HeaderEventID = "parley-event-id"
+	// HeaderEventID carries parley's event ID (broker.EventIDHeader).
+	HeaderEventID = broker.EventIDHeader
 )
 
 // batchOverhead bounds what a record batch of one record adds to the

@@ -249,8 +249,8 @@ func (b *Broker) enter() bool {
 	return true
 }
 
-// EventIDHeader carries the event ID, as the Kafka broker's header does.
-const EventIDHeader = "parley-event-id"
+// EventIDHeader carries the event ID (broker.EventIDHeader).
+const EventIDHeader = broker.EventIDHeader
 
 // message builds the AMQP message Rasa sends for ev, plus its ID as
 // message_id and in the parley-event-id header for deduplication
