@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -220,6 +221,9 @@ type faultFS struct {
 	// them.
 	beforeSync func()
 	syncs      int
+	// failReadOpen, when set, may fail the read-only opening of a
+	// segment (the reader's) by returning an error.
+	failReadOpen func(name string) error
 }
 
 func newFaultFS() *faultFS { return &faultFS{budget: -1} }
@@ -237,6 +241,14 @@ func (f *faultFS) set(fn func(f *faultFS)) {
 }
 
 func (f *faultFS) OpenFile(name string, flag int, perm fs.FileMode) (file, error) {
+	f.mu.Lock()
+	failRead := f.failReadOpen
+	f.mu.Unlock()
+	if failRead != nil && flag == os.O_RDONLY && strings.HasSuffix(name, segmentExt) {
+		if err := failRead(name); err != nil {
+			return nil, err
+		}
+	}
 	of, err := f.osFS.OpenFile(name, flag, perm)
 	if err != nil {
 		return nil, err

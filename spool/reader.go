@@ -40,7 +40,7 @@ func (r *reader) read(maxN int, maxBytes int64) ([]record, error) {
 	for len(out) < maxN && r.next < limit && (len(out) == 0 || size < maxBytes) {
 		if r.seg == nil {
 			if err := r.open(r.s.segmentFor(r.next)); err != nil {
-				return out, err
+				return partial(out, err)
 			}
 			continue
 		}
@@ -58,13 +58,13 @@ func (r *reader) read(maxN int, maxBytes int64) ([]record, error) {
 				break
 			}
 			if err := r.open(next); err != nil {
-				return out, err
+				return partial(out, err)
 			}
 			continue
 		}
 		hdr, err := r.window(r.off, frameHeaderSize, end)
 		if err != nil {
-			return out, err
+			return partial(out, err)
 		}
 		n := int64(frameLen(hdr))
 		if n-frameHeaderSize > maxRecordSize || r.off+n > end {
@@ -73,7 +73,7 @@ func (r *reader) read(maxN int, maxBytes int64) ([]record, error) {
 		}
 		b, err := r.window(r.off, int(n), end)
 		if err != nil {
-			return out, err
+			return partial(out, err)
 		}
 		payload, _, err := checkFrame(b)
 		if err != nil {
@@ -99,6 +99,17 @@ func (r *reader) read(maxN int, maxBytes int64) ([]record, error) {
 		out = append(out, rec)
 	}
 	return out, nil
+}
+
+// partial ends a read that failed after it had taken records: they are
+// returned without the error, since the reader's position is already past
+// them and the caller must get them; the error comes back from the next
+// read, which starts at what could not be read.
+func partial(out []record, err error) ([]record, error) {
+	if len(out) > 0 {
+		return out, nil
+	}
+	return nil, err
 }
 
 // open switches to seg, reporting any seqs between the reader's position

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -275,4 +276,53 @@ func TestCrashDuringAppendKeepsLogConsistent(t *testing.T) {
 	publishT(t, s2, more...)
 	equalIDs(t, waitEvents(t, rec, 23), append(evs, more...))
 	_ = context.Background()
+}
+
+// TestReadErrorMidBatchLosesNothing: a read that fails after it has taken
+// some records (here, the next segment cannot be opened) must not leave
+// the reader past records the worker never got: they are delivered once
+// the read succeeds.
+func TestReadErrorMidBatchLosesNothing(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.SegmentSize = 64 << 10 // minimum: several segments
+	g := newGate(false)
+	s := openT(t, cfg, named("g", g))
+	const n = 2000
+	for i := 0; i < n; i += 100 {
+		publishT(t, s, seqEvents("a", i, 100)...)
+	}
+	s.crash() // nothing delivered; the cursor stays at 0
+
+	segs, err := listSegments(osFS{}, dir)
+	if err != nil || len(segs) < 3 {
+		t.Fatalf("want at least 3 segments, got %d (%v)", len(segs), err)
+	}
+	fsys := newFaultFS()
+	var failed bool
+	fsys.set(func(f *faultFS) {
+		f.failReadOpen = func(name string) error {
+			if name == segs[1].path && !failed {
+				failed = true
+				return syscall.EIO
+			}
+			return nil
+		}
+	})
+	rec := brokertest.NewRecorder()
+	openT(t, cfg, named("g", rec), withFS(fsys))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := rec.Wait(ctx, n)
+	if !failed {
+		t.Fatal("the fault was not injected")
+	}
+	if len(got) != n {
+		t.Fatalf("delivered %d of %d events", len(got), n)
+	}
+	for i, ev := range got {
+		if want := seqEvents("a", i, 1)[0]; string(ev.RasaJSON()) != string(want.RasaJSON()) {
+			t.Fatalf("event %d: %s, want %s", i, ev.RasaJSON(), want.RasaJSON())
+		}
+	}
 }
