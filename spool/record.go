@@ -202,10 +202,10 @@ func (d *decoder) bytes() []byte {
 // event rebuilds the event from its record. The record's checksum vouches
 // for the bytes, so the body is parsed only if a broker needs it (a
 // compact format): republishing the Rasa bytes costs no parse.
-func (r *record) event() (event.Event, error) {
+func (r *record) event() event.Event {
 	ev := event.FromRasaTrusted(r.id, r.sender, r.rasa)
 	ev.Headers = r.headers
-	return ev, nil
+	return ev
 }
 
 // findFrame scans b from offset from for the next intact frame whose seq

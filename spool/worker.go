@@ -141,23 +141,13 @@ func (w *worker) advance(c uint64) {
 	w.s.kickCheckpoint()
 }
 
-// deliver publishes recs in order, setting aside those that cannot be
-// rebuilt as events. It returns false if ctx ended first.
+// deliver publishes recs in order. It returns false if ctx ended first.
 func (w *worker) deliver(ctx context.Context, recs []record) bool {
-	evs := make([]event.Event, 0, len(recs))
-	from := 0
+	evs := make([]event.Event, len(recs))
 	for i := range recs {
-		ev, err := recs[i].event()
-		if err == nil {
-			evs = append(evs, ev)
-			continue
-		}
-		if !w.deliverBatch(ctx, evs, recs[from:i], false) || !w.deadLetter(ctx, &recs[i], fmt.Errorf("cannot rebuild the event: %w", err)) {
-			return false
-		}
-		evs, from = nil, i+1
+		evs[i] = recs[i].event()
 	}
-	return w.deliverBatch(ctx, evs, recs[from:], false)
+	return w.deliverBatch(ctx, evs, recs, false)
 }
 
 // deliverBatch publishes evs (read from recs) until the broker confirms.
