@@ -44,7 +44,7 @@ type HandlerOptions struct {
 	Now func() time.Time
 	// RetryAfter reads the wait a publish error suggests, for the
 	// Retry-After header of the 503 it causes (pass spool.RetryAfter).
-	// Default: errors with a RetryAfter() time.Duration method, else 1s.
+	// Default: none, so a 503 suggests 1s.
 	RetryAfter func(error) (time.Duration, bool)
 }
 
@@ -306,21 +306,6 @@ type publishError struct{ err error }
 func (e *publishError) Error() string { return "publish: " + e.err.Error() }
 func (e *publishError) Unwrap() error { return e.err }
 
-// retryAfterer is implemented by publisher errors that mean "full, come
-// back later".
-type retryAfterer interface{ RetryAfter() time.Duration }
-
-func (h *Handler) retryAfter(err error) (time.Duration, bool) {
-	if h.retry != nil {
-		return h.retry(err)
-	}
-	var ra retryAfterer
-	if errors.As(err, &ra) {
-		return ra.RetryAfter(), true
-	}
-	return 0, false
-}
-
 func (h *Handler) storeError(err error) *apiError {
 	var pe *publishError
 	switch {
@@ -333,8 +318,10 @@ func (h *Handler) storeError(err error) *apiError {
 			message: "Could not publish the events, so none were stored; retry the request. Error: " + pe.err.Error(),
 		}
 		e.retryAfter = 1
-		if d, ok := h.retryAfter(pe.err); ok {
-			e.retryAfter = max(1, int(math.Ceil(d.Seconds())))
+		if h.retry != nil {
+			if d, ok := h.retry(pe.err); ok {
+				e.retryAfter = max(1, int(math.Ceil(d.Seconds())))
+			}
 		}
 		return e
 	case errors.Is(err, ErrInvalidID):
