@@ -563,11 +563,9 @@ func (c *consumeClient) printEvent(p *printer, id string, data []byte) error {
 	if p.records {
 		return p.print(data)
 	}
-	ps, offs, ok := strings.Cut(id, ":")
-	part, err1 := strconv.ParseInt(ps, 10, 32)
-	off, err2 := strconv.ParseInt(offs, 10, 64)
-	if !ok || err1 != nil || err2 != nil {
+	part, off, ok := consumer.ParseEventID(id)
+	if !ok {
 		return fmt.Errorf("bad event id %q from the server", id)
 	}
-	return p.emit(data, int32(part), off)
+	return p.emit(data, part, off)
 }

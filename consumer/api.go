@@ -401,12 +401,11 @@ func (h *Handler) assignments(w http.ResponseWriter, r *http.Request, rc *reqCtx
 // --- records ---
 
 // readOptionsFor reads ?timeout= and ?max_bytes=.
-func (h *Handler) readOptionsFor(r *http.Request, rc *reqCtx) (readOptions, error) {
+func (h *Handler) readOptionsFor(q url.Values, rc *reqCtx) (readOptions, error) {
 	o := readOptions{wait: h.cfg.RequestTimeout, maxRecords: h.cfg.MaxRecords, maxBytes: h.cfg.MaxBytes}
 	if rc.in.settings.requestTimeout > 0 {
 		o.wait = rc.in.settings.requestTimeout
 	}
-	q := r.URL.Query()
 	if v := q.Get("timeout"); v != "" {
 		ms, err := strconv.ParseInt(v, 10, 64)
 		switch {
@@ -446,8 +445,8 @@ func acceptsNDJSON(r *http.Request) bool {
 }
 
 // valueOnlyParam reads ?data=: record (the default) or value.
-func valueOnlyParam(r *http.Request) (bool, error) {
-	switch d := r.URL.Query().Get("data"); d {
+func valueOnlyParam(q url.Values) (bool, error) {
+	switch d := q.Get("data"); d {
 	case "", "record":
 		return false, nil
 	case "value":
@@ -471,7 +470,8 @@ func (rc *reqCtx) checkReading() error {
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
 func (h *Handler) records(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	opts, err := h.readOptionsFor(r, rc)
+	q := r.URL.Query()
+	opts, err := h.readOptionsFor(q, rc)
 	if err != nil {
 		return err
 	}
@@ -479,7 +479,7 @@ func (h *Handler) records(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 		return err
 	}
 	f := recordsFormat{binary: rc.in.settings.binary, ndjson: acceptsNDJSON(r)}
-	if f.valueOnly, err = valueOnlyParam(r); err != nil {
+	if f.valueOnly, err = valueOnlyParam(q); err != nil {
 		return err
 	}
 	recs, err := rc.in.read(r.Context(), opts)

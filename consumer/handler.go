@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -212,7 +213,7 @@ func (rc *reqCtx) allow(topic string) error {
 // mode, the token, the rate limit, the instance lookup, metrics and
 // errors in the API's shape.
 func (h *Handler) wrap(rt route) http.Handler {
-	rt.okType = cmpOr(rt.okType, "application/json")
+	rt.okType = cmp.Or(rt.okType, "application/json")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() { h.m.requests.WithLabelValues(rt.op, strconv.Itoa(sw.code())).Inc() }()
@@ -344,13 +345,6 @@ func remoteIP(r *http.Request) string {
 		return h
 	}
 	return r.RemoteAddr
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // statusWriter records the status sent, for metrics and for knowing

@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"regexp"
@@ -150,7 +151,7 @@ func openAPIDoc(rs []route) map[string]any {
 			op["requestBody"] = obj{"required": rt.bodyRequired, "content": content}
 		}
 		responses := obj{}
-		okType := cmpOr(rt.okType, "application/json")
+		okType := cmp.Or(rt.okType, "application/json")
 		ok := obj{"description": http.StatusText(rt.okStatus)}
 		if rt.okSchema != "" {
 			content := obj{okType: obj{"schema": ref(rt.okSchema)}}

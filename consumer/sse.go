@@ -37,12 +37,12 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 	if m == modeNone {
 		return illegalState("Consumer is not subscribed to any topics or assigned any partitions.")
 	}
-	valueOnly, err := valueOnlyParam(r)
+	valueOnly, err := valueOnlyParam(r.URL.Query())
 	if err != nil {
 		return err
 	}
 	lastID := r.Header.Get("Last-Event-ID")
-	lastPartition, lastOffset, ok := parseEventID(lastID)
+	lastPartition, lastOffset, ok := ParseEventID(lastID)
 	if lastID != "" && !ok {
 		return invalid("Last-Event-ID %q is not <partition>:<offset>.", lastID)
 	}
@@ -216,7 +216,8 @@ func writeEvent(w http.ResponseWriter, rcon *http.ResponseController, event, dat
 	return rcon.Flush()
 }
 
-func parseEventID(id string) (int32, int64, bool) {
+// ParseEventID reads a stream event's id, <partition>:<offset>.
+func ParseEventID(id string) (partition int32, offset int64, ok bool) {
 	ps, os, ok := strings.Cut(strings.TrimSpace(id), ":")
 	if !ok {
 		return 0, 0, false

@@ -1,6 +1,7 @@
 package sqlsrc
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -91,9 +92,9 @@ func New(ctx context.Context, opts Options) (*Source, error) {
 	if opts.Dialect == "" {
 		opts.Dialect = sqldb.SQLite
 	}
-	opts.Table = cmpOr(opts.Table, DefaultTable)
-	opts.Topic = cmpOr(opts.Topic, consumer.DefaultTopic)
-	opts.OffsetsTable = cmpOr(opts.OffsetsTable, DefaultOffsetsTable)
+	opts.Table = cmp.Or(opts.Table, DefaultTable)
+	opts.Topic = cmp.Or(opts.Topic, consumer.DefaultTopic)
+	opts.OffsetsTable = cmp.Or(opts.OffsetsTable, DefaultOffsetsTable)
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = DefaultPollInterval
 	}
@@ -129,13 +130,6 @@ func New(ctx context.Context, opts Options) (*Source, error) {
 	s.wg.Add(1)
 	go s.watch(wctx)
 	return s, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func buildQueries(o Options) queries {
