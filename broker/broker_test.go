@@ -144,4 +144,10 @@ func TestNameKey(t *testing.T) {
 	if _, err := broker.ConfigureAll(dup); err == nil || !strings.Contains(err.Error(), `endpoints.yml:5: event_broker[1].name: broker name "a" is already used by event_broker[0]`) {
 		t.Fatalf("got %v", err)
 	}
+	// A section with a bad key as well reports each error once.
+	both := sections(t, "event_broker:\n  - type: test-recorder\n    name: a\n  - type: test-recorder\n    name: a\n    fail_open: maybe\n")
+	_, err := broker.ConfigureAll(both)
+	if err == nil || strings.Count(err.Error(), "already used") != 1 || strings.Count(err.Error(), "fail_open") != 1 {
+		t.Fatalf("got %v", err)
+	}
 }

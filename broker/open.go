@@ -52,23 +52,29 @@ func Names(secs []*config.Section) []string {
 
 // ConfigureAll validates every section and reports all errors at once.
 func ConfigureAll(secs []*config.Section) ([]Opener, error) {
+	// Duplicate names are recorded first, so that each section's errors
+	// (its Err, which Configure returns) hold them once with the rest.
+	dup := make([]bool, len(secs))
+	seen := map[string]int{}
+	for i, n := range Names(secs) {
+		if j, ok := seen[n]; ok {
+			secs[i].Errorf("name", "broker name %q is already used by event_broker[%d]; give each broker its own name", n, j)
+			dup[i] = true
+		}
+		seen[n] = i
+	}
 	openers := make([]Opener, len(secs))
 	var errs []error
 	for i, s := range secs {
 		o, err := Configure(s)
+		if err == nil && dup[i] {
+			err = s.Err()
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		openers[i] = o
-	}
-	seen := map[string]int{}
-	for i, n := range Names(secs) {
-		if j, dup := seen[n]; dup {
-			secs[i].Errorf("name", "broker name %q is already used by event_broker[%d]; give each broker its own name", n, j)
-			errs = append(errs, secs[i].Err())
-		}
-		seen[n] = i
 	}
 	if len(errs) > 0 {
 		return nil, config.Errors(errs)
