@@ -1,12 +1,12 @@
 package consumer
 
 import (
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/consumer/auth"
+	"github.com/parleyhq/parley/internal/sqldb"
 )
 
 // Config is endpoints.yml's consumer_api section, a parley extension:
@@ -118,8 +118,6 @@ func DefaultConfig() Config {
 	}
 }
 
-var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
-
 // ParseConfig decodes and validates the consumer_api section; sec may be
 // nil (section absent), which gives DefaultConfig. It does no I/O.
 func ParseConfig(sec *config.Section) (Config, error) {
@@ -138,7 +136,7 @@ func ParseConfig(sec *config.Section) (Config, error) {
 		sec.Errorf("topic", "must not be empty")
 	}
 	c.Table = sec.String("table", "")
-	if c.Table != "" && !tableName.MatchString(c.Table) {
+	if c.Table != "" && !sqldb.ValidTable(c.Table) {
 		sec.Errorf("table", "%q is not a plain SQL table name", c.Table)
 	}
 	if key := sec.String("signing_key", ""); key != "" {

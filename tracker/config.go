@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"regexp"
 	"strings"
 
 	"github.com/parleyhq/parley/config"
@@ -58,8 +57,6 @@ type Config struct {
 	Where string
 }
 
-var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
-
 // ParseConfig decodes and validates a tracker_store section without I/O;
 // sec may be nil (no section: the in-memory store). Errors name the file,
 // line and key.
@@ -79,7 +76,7 @@ func ParseConfig(sec *config.Section) (Config, error) {
 		c.LoginDB = sec.String("login_db", "")
 		c.Table = sec.String("table", DefaultTable)
 		c.PoolSize = sec.Int("pool_size", DefaultPoolSize)
-		if !tableName.MatchString(c.Table) {
+		if !sqldb.ValidTable(c.Table) {
 			sec.Errorf("table", "%q is not a plain SQL table name", c.Table)
 		}
 		if c.PoolSize < 1 {

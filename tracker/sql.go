@@ -113,12 +113,7 @@ func (s *SQLStore) createTable(ctx context.Context) error {
 		"CREATE INDEX IF NOT EXISTS ix_" + s.table + "_sender_id ON " + s.table + " (sender_id)",
 	}
 	for _, stmt := range stmts {
-		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
-			// Two processes creating it at once on PostgreSQL: one loses
-			// the race on the catalog, and the table exists.
-			if s.dialect == sqldb.Postgres && strings.Contains(err.Error(), "duplicate key") {
-				continue
-			}
+		if err := sqldb.CreateIfMissing(ctx, s.db, s.dialect, stmt); err != nil {
 			return fmt.Errorf("create table %s: %w", s.table, err)
 		}
 	}

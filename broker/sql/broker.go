@@ -87,12 +87,7 @@ func CreateTable(ctx context.Context, db *stdsql.DB, d sqldb.Dialect, table stri
 		idType = "SERIAL"
 	}
 	ddl := fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (id %s NOT NULL, sender_id VARCHAR(255), data TEXT, PRIMARY KEY (id))", table, idType)
-	_, err := db.ExecContext(ctx, ddl)
-	if err != nil && d == sqldb.Postgres && strings.Contains(err.Error(), "duplicate key") {
-		// Two processes raced to create it; it exists now.
-		return nil
-	}
-	if err != nil {
+	if err := sqldb.CreateIfMissing(ctx, db, d, ddl); err != nil {
 		return fmt.Errorf("create table %s: %w", table, err)
 	}
 	return nil

@@ -1,8 +1,6 @@
 package sql
 
 import (
-	"regexp"
-
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/event"
 	"github.com/parleyhq/parley/internal/sqldb"
@@ -29,8 +27,6 @@ type Config struct {
 	Writers int
 }
 
-var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
-
 // ParseConfig decodes and validates a section.
 func ParseConfig(sec *config.Section) (Config, error) {
 	c := Config{
@@ -44,7 +40,7 @@ func ParseConfig(sec *config.Section) (Config, error) {
 	} else {
 		sec.Errorf("format", "must be rasa or compact")
 	}
-	if !identifier.MatchString(c.Table) {
+	if !sqldb.ValidTable(c.Table) {
 		sec.Errorf("table", "%q is not a plain SQL table name", c.Table)
 	}
 	if c.MaxBatch < 1 {

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
-	"strings"
 	"sync"
 	"time"
 
@@ -52,8 +50,6 @@ const (
 	DefaultPollInterval = 500 * time.Millisecond
 	DefaultGapTimeout   = 30 * time.Second
 )
-
-var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
 // Source is the SQL source. It implements consumer.Source and
 // consumer.Notifier.
@@ -102,7 +98,7 @@ func New(ctx context.Context, opts Options) (*Source, error) {
 		opts.GapTimeout = DefaultGapTimeout
 	}
 	for _, t := range []string{opts.Table, opts.OffsetsTable} {
-		if !identifier.MatchString(t) {
+		if !sqldb.ValidTable(t) {
 			return nil, fmt.Errorf("sql consumer source: %q is not a plain SQL table name", t)
 		}
 	}
@@ -161,11 +157,7 @@ func createOffsetsTable(ctx context.Context, db *sql.DB, d sqldb.Dialect, table 
 	metadata TEXT NOT NULL DEFAULT '',
 	updated_at BIGINT NOT NULL,
 	PRIMARY KEY (group_id, topic, partition))`
-	_, err := db.ExecContext(ctx, ddl)
-	if err != nil && d == sqldb.Postgres && strings.Contains(err.Error(), "duplicate key") {
-		return nil // another process created it meanwhile
-	}
-	if err != nil {
+	if err := sqldb.CreateIfMissing(ctx, db, d, ddl); err != nil {
 		return fmt.Errorf("create table %s: %w", table, err)
 	}
 	return nil

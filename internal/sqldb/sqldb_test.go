@@ -1,6 +1,9 @@
 package sqldb
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestDSN(t *testing.T) {
 	cases := []struct {
@@ -28,5 +31,16 @@ func TestDSN(t *testing.T) {
 	}
 	if _, ok := ParseDialect("mysql"); ok {
 		t.Error("mysql accepted")
+	}
+}
+
+func TestValidTable(t *testing.T) {
+	for name, want := range map[string]bool{
+		"events": true, "_x1": true, "Events_2026": true, strings.Repeat("a", 63): true,
+		"": false, "1events": false, "events;drop": false, "my-table": false, `"q"`: false, strings.Repeat("a", 64): false,
+	} {
+		if got := ValidTable(name); got != want {
+			t.Errorf("ValidTable(%q) = %v, want %v", name, got, want)
+		}
 	}
 }
