@@ -21,6 +21,46 @@ import (
 // API are timed on the same work. Time runs from the first record to the
 // n-th.
 
+// sink writes the events a reader gets, one per line, and times them
+// from the first.
+type sink struct {
+	w     *bufio.Writer
+	n     int // events wanted
+	got   int
+	size  int64
+	first time.Time
+}
+
+func newSink(out io.Writer, n int) *sink {
+	return &sink{w: bufio.NewWriterSize(out, 256<<10), n: n}
+}
+
+// more reports whether events are still wanted.
+func (s *sink) more() bool { return s.got < s.n }
+
+// add writes one event's JSON, if still wanted.
+func (s *sink) add(v []byte) {
+	if s.got >= s.n {
+		return
+	}
+	if s.got == 0 {
+		s.first = time.Now()
+	}
+	s.w.Write(v)
+	s.w.WriteByte('\n')
+	s.size += int64(len(v))
+	s.got++
+}
+
+// result flushes and reports, timed from since (zero: the first event).
+func (s *sink) result(name string, since time.Time) Result {
+	s.w.Flush()
+	if since.IsZero() {
+		since = s.first
+	}
+	return Result{Name: name, Events: s.got, Bytes: s.size, Duration: time.Since(since)}
+}
+
 // ConsumeKafka reads topic from the start with a plain franz-go group
 // consumer.
 func ConsumeKafka(ctx context.Context, opts []kgo.Opt, topic, group string, n int, out io.Writer) (Result, error) {
@@ -30,64 +70,44 @@ func ConsumeKafka(ctx context.Context, opts []kgo.Opt, topic, group string, n in
 		return Result{}, err
 	}
 	defer cl.Close()
-	w := bufio.NewWriterSize(out, 256<<10)
-	var got int
-	var size int64
-	var first time.Time
-	for got < n {
+	sk := newSink(out, n)
+	for sk.more() {
 		fs := cl.PollRecords(ctx, 500)
 		if err := fs.Err0(); err != nil {
 			return Result{}, fmt.Errorf("direct kafka consumer: %w", err)
 		}
-		if got == 0 && fs.NumRecords() > 0 {
-			first = time.Now()
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if got < n {
-				w.Write(r.Value)
-				w.WriteByte('\n')
-				size += int64(len(r.Value))
-				got++
-			}
-		})
+		fs.EachRecord(func(r *kgo.Record) { sk.add(r.Value) })
 	}
-	w.Flush()
-	return Result{Name: "direct franz-go consumer", Events: got, Bytes: size, Duration: time.Since(first)}, nil
+	return sk.result("direct franz-go consumer", time.Time{}), nil
 }
 
 // ConsumeSQL reads the events table in id order, 500 rows a query, as a
 // direct reader of the SQL broker's table would.
 func ConsumeSQL(ctx context.Context, db *sql.DB, table string, n int, out io.Writer) (Result, error) {
-	w := bufio.NewWriterSize(out, 256<<10)
-	var got int
-	var size int64
+	sk := newSink(out, n)
 	var last int64 = -1
 	start := time.Now()
-	for got < n {
+	for sk.more() {
 		rows, err := db.QueryContext(ctx, "SELECT id, data FROM "+table+" WHERE id > "+strconv.FormatInt(last, 10)+" ORDER BY id LIMIT 500")
 		if err != nil {
 			return Result{}, err
 		}
 		k := 0
-		for rows.Next() && got < n {
+		for rows.Next() && sk.more() {
 			var data []byte
 			if err := rows.Scan(&last, &data); err != nil {
 				rows.Close()
 				return Result{}, err
 			}
-			w.Write(data)
-			w.WriteByte('\n')
-			size += int64(len(data))
-			got++
+			sk.add(data)
 			k++
 		}
 		rows.Close()
 		if k == 0 {
-			return Result{}, fmt.Errorf("direct SQL reader: only %d events in %s", got, table)
+			return Result{}, fmt.Errorf("direct SQL reader: only %d events in %s", sk.got, table)
 		}
 	}
-	w.Flush()
-	return Result{Name: "direct SQL reader", Events: got, Bytes: size, Duration: time.Since(start)}, nil
+	return sk.result("direct SQL reader", start), nil
 }
 
 // consumerAPI is one consumer instance of parley's REST consumer API.
@@ -164,13 +184,10 @@ func ConsumeRecords(ctx context.Context, url, topic, group string, n int, valueO
 	if valueOnly {
 		path, name = path+"&data=value", "consumer API records, NDJSON values"
 	}
-	w := bufio.NewWriterSize(out, 256<<10)
+	sk := newSink(out, n)
 	var body bytes.Buffer
 	var recs []apiRecord
-	var got int
-	var size int64
-	var first time.Time
-	for got < n {
+	for sk.more() {
 		body.Reset()
 		req, err := c.request(ctx, "GET", path, "")
 		if err != nil {
@@ -182,28 +199,21 @@ func ConsumeRecords(ctx context.Context, url, topic, group string, n int, valueO
 		if err := c.send(req, &body); err != nil {
 			return Result{}, err
 		}
-		recs = recs[:0]
 		if valueOnly {
 			for line := range bytes.Lines(body.Bytes()) {
-				recs = append(recs, apiRecord{Value: line[:len(line)-1]})
+				sk.add(bytes.TrimSuffix(line, []byte("\n")))
 			}
-		} else if err := json.Unmarshal(body.Bytes(), &recs); err != nil {
+			continue
+		}
+		recs = recs[:0]
+		if err := json.Unmarshal(body.Bytes(), &recs); err != nil {
 			return Result{}, fmt.Errorf("records response: %w", err)
 		}
-		if got == 0 && len(recs) > 0 {
-			first = time.Now()
-		}
 		for _, r := range recs {
-			if got < n {
-				w.Write(r.Value)
-				w.WriteByte('\n')
-				size += int64(len(r.Value))
-				got++
-			}
+			sk.add(r.Value)
 		}
 	}
-	w.Flush()
-	return Result{Name: name, Events: got, Bytes: size, Duration: time.Since(first)}, nil
+	return sk.result(name, time.Time{}), nil
 }
 
 // ConsumeSSE reads n events from GET /consumers/records/stream, decoding
@@ -234,36 +244,26 @@ func ConsumeSSE(ctx context.Context, url, topic, group string, n int, valueOnly 
 		return Result{}, fmt.Errorf("consumer API stream: %s", resp.Status)
 	}
 	rd := bufio.NewReaderSize(resp.Body, 1<<20)
-	w := bufio.NewWriterSize(out, 256<<10)
-	var got int
-	var size int64
-	var first time.Time
+	sk := newSink(out, n)
 	var rec apiRecord
-	for got < n {
+	for sk.more() {
 		line, err := rd.ReadSlice('\n')
 		if err != nil {
-			return Result{}, fmt.Errorf("stream ended after %d events: %w", got, err)
+			return Result{}, fmt.Errorf("stream ended after %d events: %w", sk.got, err)
 		}
 		data, ok := bytes.CutPrefix(line, []byte("data: "))
 		if !ok {
 			continue
 		}
-		if got == 0 {
-			first = time.Now()
-		}
 		if valueOnly {
-			rec.Value = bytes.TrimSuffix(data, []byte("\n"))
-		} else {
-			rec.Value = rec.Value[:0]
-			if err := json.Unmarshal(data, &rec); err != nil {
-				return Result{}, fmt.Errorf("stream record: %w", err)
-			}
+			sk.add(bytes.TrimSuffix(data, []byte("\n")))
+			continue
 		}
-		w.Write(rec.Value)
-		w.WriteByte('\n')
-		size += int64(len(rec.Value))
-		got++
+		rec.Value = rec.Value[:0]
+		if err := json.Unmarshal(data, &rec); err != nil {
+			return Result{}, fmt.Errorf("stream record: %w", err)
+		}
+		sk.add(rec.Value)
 	}
-	w.Flush()
-	return Result{Name: name, Events: got, Bytes: size, Duration: time.Since(first)}, nil
+	return sk.result(name, time.Time{}), nil
 }
