@@ -4,8 +4,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/parleyhq/parley/broker"
 )
 
 // metrics are the spool's Prometheus metrics, all named parley_spool_*.
@@ -71,7 +69,7 @@ func (m *metrics) collectors() []prometheus.Collector {
 
 // register registers every metric on reg (nothing when reg is nil),
 // undoing a partial registration on error.
-func (m *metrics) register(reg prometheus.Registerer, brokers []broker.Named) error {
+func (m *metrics) register(reg prometheus.Registerer) error {
 	if reg == nil {
 		return nil
 	}

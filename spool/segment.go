@@ -145,7 +145,6 @@ type scanResult struct {
 	records   int
 	first     uint64 // seq of the first intact record (when records > 0)
 	next      uint64 // seq after the last intact record; base when none
-	firstAt   int64  // appended time of the first intact record
 	end       int64  // offset after the last intact record
 	damage    []damage
 	// torn is the number of bytes after end that hold no intact record:
@@ -171,7 +170,7 @@ func scanSegment(b []byte, base uint64) scanResult {
 		if err == nil {
 			if rec, derr := decodePayload(payload); derr == nil && rec.seq >= res.next {
 				if res.records == 0 {
-					res.first, res.firstAt = rec.seq, rec.appended
+					res.first = rec.seq
 				}
 				res.records++
 				res.next = rec.seq + 1

@@ -129,7 +129,7 @@ func Open(ctx context.Context, cfg Config, brokers []broker.Named, opts ...Optio
 	if err := s.startCursors(brokers, saved, cursorErr != nil); err != nil {
 		return nil, err
 	}
-	if err := s.m.register(o.reg, brokers); err != nil {
+	if err := s.m.register(o.reg); err != nil {
 		return nil, fmt.Errorf("spool: register metrics: %w", err)
 	}
 	ok = true
