@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/parleyhq/parley/broker"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/consumer"
 	"github.com/parleyhq/parley/consumer/auth"
@@ -451,8 +452,10 @@ func (c *consumeClient) drain(ctx context.Context, p *printer) error {
 // follow reads the SSE stream, reconnecting after the last event seen.
 func (c *consumeClient) follow(ctx context.Context, p *printer) error {
 	lastID := ""
-	backoff := 500 * time.Millisecond
+	bo := broker.Backoff{Initial: 500 * time.Millisecond, Max: 10 * time.Second}
+	attempt := 0
 	for {
+		before := lastID
 		err := c.stream(ctx, p, &lastID)
 		if err == nil || ctx.Err() != nil || p.done(c.f.count) {
 			return nil
@@ -468,12 +471,13 @@ func (c *consumeClient) follow(ctx context.Context, p *printer) error {
 		default:
 			c.log.Warn("stream interrupted; reconnecting", "err", err, "after", lastID)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
+		if lastID != before {
+			attempt = 0 // the stream delivered: a new outage starts over
 		}
-		backoff = min(2*backoff, 10*time.Second)
+		attempt++
+		if !broker.Sleep(ctx, bo.Delay(attempt)) {
+			return nil
+		}
 	}
 }
 
