@@ -14,13 +14,6 @@ import (
 // consumer-name headers, Confluent's path segments.
 type instanceKey struct{ group, name string }
 
-// tombstone remembers an instance that expired, so that a later call can
-// say so instead of a bare "not found".
-type tombstone struct {
-	at   time.Time
-	idle time.Duration
-}
-
 // tombstoneTTL and maxTombstones bound the memory of expired instances.
 const (
 	tombstoneTTL  = time.Hour
@@ -37,7 +30,7 @@ type engine struct {
 	mu         sync.Mutex
 	closed     bool
 	instances  map[instanceKey]*instance
-	tombstones map[instanceKey]tombstone
+	tombstones map[instanceKey]time.Time // expired instances, when: a later call can say so instead of a bare "not found"
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup // the reaper and closing instances
@@ -51,7 +44,7 @@ func newEngine(src Source, cfg Config, log *slog.Logger, m *metrics) *engine {
 		log:        log,
 		m:          m,
 		instances:  map[instanceKey]*instance{},
-		tombstones: map[instanceKey]tombstone{},
+		tombstones: map[instanceKey]time.Time{},
 		stop:       cancel,
 	}
 	e.wg.Add(1)
@@ -91,8 +84,8 @@ func (e *engine) expireIdle(now time.Time) {
 			expired = append(expired, in)
 		}
 	}
-	for k, ts := range e.tombstones {
-		if now.Sub(ts.at) > tombstoneTTL {
+	for k, at := range e.tombstones {
+		if now.Sub(at) > tombstoneTTL {
 			delete(e.tombstones, k)
 		}
 	}
@@ -125,15 +118,15 @@ func (e *engine) autoCommitAll(ctx context.Context, now time.Time) {
 func (e *engine) bury(k instanceKey, now time.Time) {
 	if len(e.tombstones) >= maxTombstones {
 		var oldest instanceKey
-		var at time.Time
-		for k, ts := range e.tombstones {
-			if at.IsZero() || ts.at.Before(at) {
-				oldest, at = k, ts.at
+		var oldestAt time.Time
+		for k, at := range e.tombstones {
+			if oldestAt.IsZero() || at.Before(oldestAt) {
+				oldest, oldestAt = k, at
 			}
 		}
 		delete(e.tombstones, oldest)
 	}
-	e.tombstones[k] = tombstone{at: now, idle: e.cfg.IdleTimeout}
+	e.tombstones[k] = now
 }
 
 func (e *engine) closeInBackground(in *instance) {
@@ -204,13 +197,13 @@ func (e *engine) get(k instanceKey, owner string) (*instance, error) {
 		e.m.consumers.Set(float64(len(e.instances)))
 		e.mu.Unlock()
 		e.closeInBackground(in)
-		return nil, e.expiredError(k)
+		return nil, e.expiredError()
 	}
 	if !ok {
 		_, dead := e.tombstones[k]
 		e.mu.Unlock()
 		if dead {
-			return nil, e.expiredError(k)
+			return nil, e.expiredError()
 		}
 		return nil, ErrConsumerNotFound
 	}
@@ -225,14 +218,11 @@ func (e *engine) get(k instanceKey, owner string) (*instance, error) {
 	return in, nil
 }
 
-func (e *engine) expiredError(k instanceKey) error {
-	e.mu.Lock()
-	ts := e.tombstones[k]
-	e.mu.Unlock()
+func (e *engine) expiredError() error {
 	return &Error{
 		Status:  http.StatusNotFound,
 		Code:    CodeConsumerExpired,
-		Message: fmt.Sprintf("Consumer instance expired after %s of inactivity; create it again (committed offsets are kept).", ts.idle),
+		Message: fmt.Sprintf("Consumer instance expired after %s of inactivity; create it again (committed offsets are kept).", e.cfg.IdleTimeout),
 		err:     ErrConsumerExpired,
 	}
 }

@@ -218,7 +218,7 @@ func (h *Handler) wrap(rt route) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() { h.m.requests.WithLabelValues(rt.op, strconv.Itoa(sw.code())).Inc() }()
 		if err := h.serve(sw, r, &rt); err != nil {
-			if sw.wrote {
+			if sw.wrote() {
 				// Mid-stream: the status is sent; only log.
 				h.log.Debug("consumer API request failed after the response started", "op", rt.op, "err", err)
 				return
@@ -351,30 +351,27 @@ func remoteIP(r *http.Request) string {
 // whether an error can still be reported.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
-	wrote  bool
+	status int // 0 until the response has started
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	if !w.wrote {
-		w.status, w.wrote = code, true
+	if w.status == 0 {
+		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
-	if !w.wrote {
-		w.status, w.wrote = http.StatusOK, true
+	if w.status == 0 {
+		w.status = http.StatusOK
 	}
 	return w.ResponseWriter.Write(b)
 }
 
+// wrote reports whether the response has started.
+func (w *statusWriter) wrote() bool { return w.status != 0 }
+
 // Unwrap lets http.ResponseController reach Flush.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-func (w *statusWriter) code() int {
-	if !w.wrote {
-		return http.StatusOK
-	}
-	return w.status
-}
+func (w *statusWriter) code() int { return cmp.Or(w.status, http.StatusOK) }
