@@ -143,9 +143,7 @@ func (in *instance) subscribe(ctx context.Context, topics []string) error {
 		return err
 	}
 	defer in.done()
-	in.mu.Lock()
-	m := in.mode
-	in.mu.Unlock()
+	m := in.currentMode()
 	if m == modeAssigned {
 		return illegalState("Subscription to topics, partitions and pattern are mutually exclusive.")
 	}
@@ -168,9 +166,7 @@ func (in *instance) unsubscribe(ctx context.Context) error {
 	defer in.done()
 	in.maybeAutoCommit(ctx, time.Now(), true)
 	var err error
-	in.mu.Lock()
-	m := in.mode
-	in.mu.Unlock()
+	m := in.currentMode()
 	switch m {
 	case modeSubscribed:
 		err = in.c.Unsubscribe(ctx)
@@ -199,9 +195,7 @@ func (in *instance) assign(ctx context.Context, tps []TopicPartition) error {
 		return err
 	}
 	defer in.done()
-	in.mu.Lock()
-	m := in.mode
-	in.mu.Unlock()
+	m := in.currentMode()
 	if m == modeSubscribed {
 		return illegalState("Subscription to topics, partitions and pattern are mutually exclusive.")
 	}
@@ -217,7 +211,7 @@ func (in *instance) assign(ctx context.Context, tps []TopicPartition) error {
 		in.mode = modeNone
 	}
 	keep := func(tp TopicPartition) bool { return slices.Contains(tps, tp) }
-	in.pending = slices.DeleteFunc(in.pending, func(r Record) bool { return !keep(TopicPartition{r.Topic, r.Partition}) })
+	in.dropPending(func(tp TopicPartition) bool { return !keep(tp) })
 	drop := func(tp TopicPartition, _ int64) bool { return !keep(tp) }
 	maps.DeleteFunc(in.delivered, drop)
 	maps.DeleteFunc(in.autoCommitted, drop)
@@ -271,9 +265,7 @@ func (in *instance) read(ctx context.Context, opts readOptions) ([]Record, error
 		return nil, err
 	}
 	defer in.done()
-	in.mu.Lock()
-	m := in.mode
-	in.mu.Unlock()
+	m := in.currentMode()
 	if m == modeNone {
 		return nil, illegalState("Consumer is not subscribed to any topics or assigned any partitions.")
 	}
@@ -428,7 +420,7 @@ func (in *instance) seekLocked(ctx context.Context, offsets []TopicPartitionOffs
 			delete(in.delivered, tp)
 		}
 	}
-	in.pending = slices.DeleteFunc(in.pending, func(r Record) bool { return moved[TopicPartition{r.Topic, r.Partition}] })
+	in.dropPending(func(tp TopicPartition) bool { return moved[tp] })
 	return nil
 }
 
@@ -529,7 +521,7 @@ func (in *instance) onRevoked(ctx context.Context, tps []TopicPartition) {
 		delete(in.delivered, tp)
 		delete(in.autoCommitted, tp)
 	}
-	in.pending = slices.DeleteFunc(in.pending, func(r Record) bool { return gone[TopicPartition{r.Topic, r.Partition}] })
+	in.dropPending(func(tp TopicPartition) bool { return gone[tp] })
 }
 
 // close commits (auto commit), leaves the group and releases the source
@@ -551,4 +543,17 @@ func (in *instance) close(ctx context.Context) error {
 	}
 	in.maybeAutoCommit(ctx, time.Now(), true)
 	return in.c.Close(ctx)
+}
+
+// currentMode returns how the instance reads.
+func (in *instance) currentMode() mode {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.mode
+}
+
+// dropPending forgets the buffered records of the partitions drop
+// selects. in.mu is held.
+func (in *instance) dropPending(drop func(TopicPartition) bool) {
+	in.pending = slices.DeleteFunc(in.pending, func(r Record) bool { return drop(TopicPartition{r.Topic, r.Partition}) })
 }
