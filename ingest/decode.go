@@ -79,15 +79,21 @@ func (r *Reader) Next() (event.Event, error) {
 			}
 			continue
 		}
-		ev, perr := event.Parse(line)
-		if perr == nil {
-			ev, perr = Prepare(ev, r.SenderID)
-		}
-		if perr != nil {
-			return event.Event{}, &LineError{Line: r.line, Err: perr}
-		}
-		return ev, nil
+		return parseLine(line, r.line, r.SenderID)
 	}
+}
+
+// parseLine parses and prepares the event of NDJSON line number n, a
+// trimmed line that is not empty.
+func parseLine(line []byte, n int, senderID string) (event.Event, error) {
+	ev, err := event.Parse(line)
+	if err == nil {
+		ev, err = Prepare(ev, senderID)
+	}
+	if err != nil {
+		return event.Event{}, &LineError{Line: n, Err: err}
+	}
+	return ev, nil
 }
 
 // DecodeBody decodes an HTTP body holding a JSON array of events, one
@@ -112,12 +118,9 @@ func DecodeBody(body []byte, senderID string) ([]event.Event, error) {
 			if len(raw) == 0 {
 				continue
 			}
-			ev, err := event.Parse(raw)
-			if err == nil {
-				ev, err = Prepare(ev, senderID)
-			}
+			ev, err := parseLine(raw, line, senderID)
 			if err != nil {
-				return nil, &LineError{Line: line, Err: err}
+				return nil, err
 			}
 			evs = append(evs, ev)
 		}
