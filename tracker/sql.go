@@ -228,6 +228,9 @@ func (s *SQLStore) Update(ctx context.Context, id string, fn UpdateFunc) error {
 	if s.dialect == sqldb.Postgres {
 		return s.updateLocked(ctx, id, fn)
 	}
+	// SQLite: the transaction starts after fn, which publishes (and may
+	// wait on the spool), so as not to hold the one connection meanwhile;
+	// the in-process lock above orders the conversation's updates.
 	current, err := s.retrieve(ctx, s.db, id)
 	if err != nil {
 		return err
@@ -244,6 +247,11 @@ func (s *SQLStore) Update(ctx context.Context, id string, fn UpdateFunc) error {
 		return fmt.Errorf("sql tracker store: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	return s.commit(ctx, tx, id, ch)
+}
+
+// commit writes ch in tx and commits it.
+func (s *SQLStore) commit(ctx context.Context, tx *sql.Tx, id string, ch Change) error {
 	if err := s.write(ctx, tx, id, ch); err != nil {
 		return err
 	}
@@ -253,6 +261,9 @@ func (s *SQLStore) Update(ctx context.Context, id string, fn UpdateFunc) error {
 	return nil
 }
 
+// updateLocked is Update on PostgreSQL: the transaction holds an advisory
+// lock on the conversation from the read to the commit, so that parley
+// processes sharing the database do not interleave their updates.
 func (s *SQLStore) updateLocked(ctx context.Context, id string, fn UpdateFunc) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -273,13 +284,7 @@ func (s *SQLStore) updateLocked(ctx context.Context, id string, fn UpdateFunc) e
 	if !ch.Replace && len(ch.Events) == 0 {
 		return nil
 	}
-	if err := s.write(ctx, tx, id, ch); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sql tracker store: commit: %w", err)
-	}
-	return nil
+	return s.commit(ctx, tx, id, ch)
 }
 
 // lockKey maps a conversation of this table to an advisory lock number.
