@@ -47,7 +47,7 @@ func ParseConfig(sec *config.Section) (Config, error) {
 		sec.Errorf("max_batch", "must be at least 1")
 	}
 	if c.Writers < 0 || c.Writers > 64 {
-		sec.Errorf("writers", "must be between 1 and 64")
+		sec.Errorf("writers", "must be between 1 and 64 (0 or absent: the dialect's default)")
 	}
 	sec.WarnUnused("sql")
 	return c, sec.Err()
