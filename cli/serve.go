@@ -19,6 +19,7 @@ type serveFlags struct {
 	authToken       string
 	maxBody         string
 	shutdownTimeout time.Duration
+	ui              bool
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -37,7 +38,8 @@ least once, retrying through broker outages and parley restarts.
 
 Endpoints: POST /events (ingest), Rasa's /conversations/{id}/tracker API,
 the REST consumer API (/consumers, /partitions, /openapi.json), GET /health,
-/ready, /metrics, /version. SIGINT or SIGTERM shuts down gracefully: requests
+/ready, /metrics, /version, and a read-only web UI at /ui/ (login with
+--auth-token or a consumer API client; loopback only when neither is set). SIGINT or SIGTERM shuts down gracefully: requests
 in flight finish and the spool delivers what it can within
 --shutdown-timeout; the rest is delivered on the next start.`,
 		Args: cobra.NoArgs,
@@ -47,6 +49,7 @@ in flight finish and the spool delivers what it can within
 	cmd.Flags().StringVar(&f.authToken, "auth-token", "", "require this token (?token= as in Rasa, or Authorization: Bearer) on the API")
 	cmd.Flags().StringVar(&f.maxBody, "max-body", "10MiB", "largest request body accepted (413 above)")
 	cmd.Flags().DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for requests and deliveries in flight")
+	cmd.Flags().BoolVar(&f.ui, "ui", true, "serve the read-only web UI at /ui/")
 	return cmd
 }
 
@@ -66,7 +69,7 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) error {
 	log.Info("configuration loaded", "file", ep.File)
 	gw, err := server.NewGateway(ctx, ep, server.GatewayOptions{
 		Addr: f.addr, AuthToken: f.authToken, MaxBodyBytes: maxBody,
-		ShutdownTimeout: f.shutdownTimeout, Version: Version(), Logger: log,
+		ShutdownTimeout: f.shutdownTimeout, Version: Version(), Logger: log, NoUI: !f.ui,
 	})
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"github.com/parleyhq/parley/consumer"
 	"github.com/parleyhq/parley/spool"
 	"github.com/parleyhq/parley/tracker"
+	"github.com/parleyhq/parley/ui"
 )
 
 // GatewayOptions are the settings of `parley serve` that are flags rather
@@ -27,6 +28,8 @@ type GatewayOptions struct {
 	ShutdownTimeout time.Duration
 	Version         string
 	Logger          *slog.Logger
+	// NoUI turns the web UI at /ui/ off.
+	NoUI bool
 }
 
 // Gateway is a whole configured parley: the event brokers behind the
@@ -38,6 +41,7 @@ type Gateway struct {
 	Brokers  []broker.Named
 	Store    tracker.Store
 	Consumer *consumer.Handler
+	UI       *ui.Handler // nil with NoUI
 	log      *slog.Logger
 	opts     GatewayOptions
 	closers  []func(context.Context) error // run in reverse order
@@ -102,8 +106,15 @@ func NewGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions) (g 
 	}
 	g.closers = append(g.closers, func(context.Context) error { return g.Store.Close() })
 
+	// The UI's live tail sees what both APIs accept.
+	var live *ui.Live
+	var ingestPub, convPub Publisher = g.Spool, g.Spool
+	if !o.NoUI {
+		live = ui.NewLive(0)
+		ingestPub, convPub = live.Tap(g.Spool, "events"), live.Tap(g.Spool, "conversations")
+	}
 	conv, err := tracker.NewHandler(tracker.HandlerOptions{
-		Store: g.Store, Publisher: g.Spool, AuthToken: o.AuthToken, MaxBodyBytes: o.MaxBodyBytes,
+		Store: g.Store, Publisher: convPub, AuthToken: o.AuthToken, MaxBodyBytes: o.MaxBodyBytes,
 		Version: o.Version, Logger: log, Registerer: reg, RetryAfter: spool.RetryAfter,
 	})
 	if err != nil {
@@ -119,7 +130,7 @@ func NewGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions) (g 
 		}
 	}
 	sopts := Options{
-		Addr: o.Addr, Version: o.Version, Logger: log, Publisher: g.Spool, AuthToken: o.AuthToken,
+		Addr: o.Addr, Version: o.Version, Logger: log, Publisher: ingestPub, AuthToken: o.AuthToken,
 		MaxBodyBytes: o.MaxBodyBytes, Registry: reg, Checks: checks,
 		Prefixes: map[string]http.Handler{"/conversations/": conv},
 	}
@@ -137,6 +148,26 @@ func NewGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions) (g 
 				log.Warn("closing consumer API", "err", err)
 			}
 		})
+	}
+	if !o.NoUI {
+		uo := ui.Options{
+			Conversations: ui.TrackerConversations(g.Store), Delivery: g.Spool, Live: live, Gatherer: reg,
+			AuthToken: o.AuthToken, Node: o.Addr, Version: o.Version, Logger: log,
+		}
+		if g.Consumer != nil {
+			uo.Consumers = g.Consumer
+			if !g.Consumer.Open() {
+				uo.CheckClient = g.Consumer.CheckClient
+			}
+		}
+		if g.UI, err = ui.New(uo); err != nil {
+			return nil, err
+		}
+		g.closers = append(g.closers, g.UI.Close)
+		sopts.Mounts = append(sopts.Mounts, g.UI.Register)
+		sopts.BrowserHome = "/ui/"
+		// Open transcripts and tails would hold shutdown otherwise.
+		sopts.OnShutdown = append(sopts.OnShutdown, func(ctx context.Context) { _ = g.UI.Close(ctx) })
 	}
 	g.Server, err = New(sopts)
 	if err != nil {

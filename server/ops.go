@@ -4,13 +4,42 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
 
-func (s *Server) handleRoot(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) handleRoot(w http.ResponseWriter, r *http.Request) {
+	if s.opts.BrowserHome != "" && acceptsHTML(r) {
+		http.Redirect(w, r, s.opts.BrowserHome, http.StatusSeeOther)
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintf(w, "Hello from parley: %s\n", s.opts.Version)
+}
+
+// acceptsHTML reports whether the request's Accept header names text/html
+// (a browser's does; curl's */* and health checkers' do not).
+func acceptsHTML(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		for _, part := range strings.Split(v, ",") {
+			mt, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if !strings.EqualFold(strings.TrimSpace(mt), "text/html") {
+				continue
+			}
+			q := 1.0
+			for _, p := range strings.Split(params, ";") {
+				if k, v, ok := strings.Cut(strings.TrimSpace(p), "="); ok && strings.EqualFold(k, "q") {
+					if f, err := strconv.ParseFloat(v, 64); err == nil {
+						q = f
+					}
+				}
+			}
+			return q > 0
+		}
+	}
+	return false
 }
 
 // handleVersion answers like Rasa's GET /version, so clients that read

@@ -62,6 +62,9 @@ type Options struct {
 	// Registry collects the metrics served at GET /metrics (default a new
 	// registry with Go and process collectors).
 	Registry *prometheus.Registry
+	// BrowserHome, if set, is where GET / sends browsers (requests that
+	// accept text/html): the web UI. Other clients keep Rasa's text.
+	BrowserHome string
 }
 
 // Server is parley's HTTP server.
