@@ -34,6 +34,11 @@ const (
 )
 
 func buildChart(series []point, brokers []string, window time.Duration, now time.Time) chart {
+	// The x axis spans the samples kept, up to the window: a node that
+	// started a minute ago shows its minute across the whole width.
+	if len(series) > 0 {
+		window = min(window, max(now.Sub(series[0].at), time.Second))
+	}
 	c := chart{Width: chartW, Height: chartH, Window: ago(window), Empty: len(series) < 2}
 	top := 1.0
 	for _, p := range series {

@@ -363,6 +363,7 @@ func (h *Handler) liveStream(w http.ResponseWriter, r *http.Request) {
 type deliveryData struct {
 	Off     bool
 	Spool   spool.Status
+	Size    string // Bytes of MaxSize, for people
 	Used    string
 	Brokers []brokerRow
 	Chart   chart
@@ -389,6 +390,7 @@ func (h *Handler) delivery(w http.ResponseWriter, r *http.Request) {
 	d := deliveryData{Off: h.o.Delivery == nil, Refresh: int(h.o.RefreshInterval.Milliseconds())}
 	if !d.Off {
 		d.Spool = h.o.Delivery.Status()
+		d.Size = bytesText(d.Spool.Bytes) + " of " + bytesText(d.Spool.MaxSize)
 		if d.Spool.MaxSize > 0 {
 			d.Used = fmt.Sprintf("%.1f%%", 100*float64(d.Spool.Bytes)/float64(d.Spool.MaxSize))
 		}
@@ -498,4 +500,18 @@ func (h *Handler) consumers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.render(w, r, "consumers", "Consumers", d)
+}
+
+// bytesText formats a size in binary units: "21.4 KiB".
+func bytesText(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
