@@ -3,7 +3,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: test vet integration fault services bench fuzz build
+.PHONY: test vet integration browser screenshots fault services bench fuzz build
 
 build:
 	$(GO) build -o bin/parley ./cmd/parley
@@ -19,8 +19,20 @@ test: vet
 
 # Every test against the real services, which must be up:
 #   eval "$$(scripts/services.sh up)" && make integration
+# The browser tests have their own stage (make browser).
+INTEGRATION_PKGS ?= $(shell $(GO) list $(PKGS) | grep -v /ui/browsertest)
 integration:
-	PARLEY_REQUIRE_SERVICES=1 $(GO) test -race -count=1 -timeout 10m $(PKGS)
+	PARLEY_REQUIRE_SERVICES=1 $(GO) test -race -count=1 -timeout 10m $(INTEGRATION_PKGS)
+
+# The web UI in headless Chromium against a real parley serve; needs the
+# services and chromium: eval "$$(scripts/chromium.sh)" && make browser
+browser:
+	PARLEY_REQUIRE_SERVICES=1 $(GO) test -race -count=1 -timeout 5m -v ./ui/browsertest -run TestBrowser
+
+# A PNG of each page of the web UI in docs/img/ (shown in README); needs
+# chromium only.
+screenshots:
+	@eval "$$(scripts/chromium.sh)" && PARLEY_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -count=1 -timeout 5m ./ui/browsertest -run TestScreenshots -v
 
 # The fault tests kill and restart the services, so they run alone, after
 # everything else: 100,000 events each through a real parley serve.

@@ -1,0 +1,95 @@
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/parleyhq/parley/spool"
+)
+
+func TestDeadLetterCountAndTail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kafka.ndjson")
+	var c deadCounter
+	if n, err := c.count(path); n != 0 || err != nil {
+		t.Fatalf("missing file: %d %v", n, err)
+	}
+	appendLines := func(from, to int) {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		for i := from; i < to; i++ {
+			line, _ := json.Marshal(spool.DeadLetter{Seq: uint64(i), SenderID: fmt.Sprint("s", i), Error: "too large", Event: json.RawMessage(`{"event":"bot"}`)})
+			f.Write(append(line, '\n'))
+		}
+	}
+	appendLines(0, 150)
+	if n, err := c.count(path); n != 150 || err != nil {
+		t.Fatalf("count: %d %v", n, err)
+	}
+	appendLines(150, 160) // counted from where it stopped
+	if n, _ := c.count(path); n != 160 {
+		t.Fatalf("count after append: %d", n)
+	}
+	n, last, err := deadLetterTail(path)
+	if err != nil || n != 160 || len(last) != deadLetterShown || last[0].Seq != 159 || last[99].Seq != 60 {
+		t.Fatalf("tail: %d entries, %d shown, first %d, %v", n, len(last), last[0].Seq, err)
+	}
+	// A replaced (shorter) file is counted again.
+	if err := os.WriteFile(path, []byte("{\"seq\":1}\nnot json\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.count(path); n != 2 {
+		t.Errorf("count after truncation: %d", n)
+	}
+	_, last, _ = deadLetterTail(path)
+	if len(last) != 2 || !strings.Contains(last[0].Error, "unreadable") || last[0].EventRaw != "not json" {
+		t.Errorf("unreadable line: %+v", last)
+	}
+}
+
+func TestRatesFromMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	delivered := prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricDelivered}, []string{"broker"})
+	failures := prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricFailures}, []string{"broker"})
+	appended := prometheus.NewCounter(prometheus.CounterOpts{Name: metricAppended})
+	reg.MustRegister(delivered, failures, appended)
+	r := &rates{g: reg, interval: 5 * time.Second, window: time.Minute}
+	t0 := time.Unix(1_700_000_000, 0)
+	r.take(t0)
+	delivered.WithLabelValues("kafka").Add(50)
+	failures.WithLabelValues("pika").Add(10)
+	appended.Add(50)
+	r.take(t0.Add(5 * time.Second))
+	s := r.series()
+	if len(s) != 1 || s[0].delivered["kafka"] != 10 || s[0].failures["pika"] != 2 || s[0].accepted != 10 {
+		t.Fatalf("series: %+v", s)
+	}
+	// Samples older than the window go.
+	for i := 2; i < 30; i++ {
+		r.take(t0.Add(time.Duration(i) * 5 * time.Second))
+	}
+	if s := r.series(); len(s) > 13 || s[0].at.Before(t0.Add(140*time.Second-time.Minute-5*time.Second)) {
+		t.Errorf("kept %d points from %v", len(s), s[0].at)
+	}
+	c := buildChart(r.series(), []string{"kafka", "pika"}, time.Minute, t0.Add(145*time.Second))
+	if c.Empty || len(c.Lines) != 5 || c.Max != "1/s" {
+		t.Errorf("chart: %+v", c)
+	}
+}
+
+func TestNiceCeil(t *testing.T) {
+	for in, want := range map[float64]float64{0.3: 1, 1: 1, 1.2: 2, 3: 5, 7: 10, 12: 20, 4500: 5000} {
+		if got := niceCeil(in); got != want {
+			t.Errorf("niceCeil(%g) = %g, want %g", in, got, want)
+		}
+	}
+}
