@@ -5,11 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/parleyhq/parley/event"
 )
-
-func parseLive(js []byte) (event.Event, error) { return event.Parse(js) }
 
 // chart is the delivery page's SVG: per-second rates over the window, one
 // line per broker for deliveries, dashed for failures, and the accepted

@@ -20,7 +20,7 @@ type Live struct {
 	size int
 
 	mu    sync.Mutex
-	ring  []LiveEvent // oldest first, at most size
+	ring  []LiveEvent // a circular buffer of size; event Seq s sits at (s-1) % size
 	next  uint64      // Seq of the next event
 	watch map[chan struct{}]struct{}
 }
@@ -32,10 +32,19 @@ type LiveEvent struct {
 	Source string // "events" (POST /events) or "conversations" (the conversation API)
 	Sender string
 	Type   string
-	// JSON is the event's Rasa bytes, or nil when it was larger than
-	// maxLiveEventBytes (only its type and sender are kept then).
-	JSON []byte
-	Size int
+	// Event is the event, unless it was larger than maxLiveEventBytes
+	// (Large; only its type and sender are kept then). Its JSON is made
+	// when a page shows it, not on the ingest path.
+	Event event.Event
+	Large bool
+}
+
+// JSON returns the event's Rasa bytes (nil for a Large event).
+func (le LiveEvent) JSON() []byte {
+	if le.Large {
+		return nil
+	}
+	return le.Event.RasaJSON()
 }
 
 // DefaultLiveSize is how many events Live keeps by default.
@@ -50,7 +59,7 @@ func NewLive(size int) *Live {
 	if size <= 0 {
 		size = DefaultLiveSize
 	}
-	return &Live{size: size, next: 1, watch: map[chan struct{}]struct{}{}}
+	return &Live{size: size, ring: make([]LiveEvent, size), next: 1, watch: map[chan struct{}]struct{}{}}
 }
 
 // Tap returns a Publisher that publishes to p and, once p accepted the
@@ -77,21 +86,21 @@ func (l *Live) add(source string, evs []event.Event) {
 	now := time.Now()
 	kept := make([]LiveEvent, len(evs))
 	for i, ev := range evs {
-		js := ev.RasaJSON()
-		le := LiveEvent{At: now, Source: source, Sender: ev.SenderID, Type: ev.Type(), Size: len(js)}
-		if len(js) <= maxLiveEventBytes {
-			le.JSON = js
+		le := LiveEvent{At: now, Source: source, Sender: ev.SenderID, Type: ev.Type(), Event: ev}
+		if sizeOver(ev.Body(), maxLiveEventBytes) < 0 {
+			le.Event, le.Large = event.Event{}, true
 		}
 		kept[i] = le
 	}
-	l.mu.Lock()
-	for i := range kept {
-		kept[i].Seq = l.next
-		l.next++
+	if len(kept) > l.size {
+		kept = kept[len(kept)-l.size:]
 	}
-	l.ring = append(l.ring, kept...)
-	if over := len(l.ring) - l.size; over > 0 {
-		l.ring = append(l.ring[:0:0], l.ring[over:]...)
+	l.mu.Lock()
+	l.next += uint64(len(evs) - len(kept)) // those would be overwritten at once
+	for _, le := range kept {
+		le.Seq = l.next
+		l.ring[(le.Seq-1)%uint64(l.size)] = le
+		l.next++
 	}
 	for ch := range l.watch {
 		select {
@@ -106,12 +115,19 @@ func (l *Live) add(source string, evs []event.Event) {
 func (l *Live) Since(after uint64) []LiveEvent {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for i, le := range l.ring {
-		if le.Seq > after {
-			return append([]LiveEvent(nil), l.ring[i:]...)
-		}
+	first := uint64(1)
+	if l.next > uint64(l.size) {
+		first = l.next - uint64(l.size)
 	}
-	return nil
+	first = max(first, after+1)
+	if first >= l.next {
+		return nil
+	}
+	out := make([]LiveEvent, 0, l.next-first)
+	for s := first; s < l.next; s++ {
+		out = append(out, l.ring[(s-1)%uint64(l.size)])
+	}
+	return out
 }
 
 // Last returns the Seq of the newest event (0 before any).
@@ -133,4 +149,31 @@ func (l *Live) Watch() (<-chan struct{}, func()) {
 		delete(l.watch, ch)
 		l.mu.Unlock()
 	}
+}
+
+// sizeOver returns budget minus roughly the bytes of v's JSON, or a
+// negative number as soon as v is larger than budget: a walk that stops
+// early, much cheaper than encoding.
+func sizeOver(v event.Value, budget int) int {
+	switch v.Kind() {
+	case event.String:
+		return budget - len(v.Str()) - 2
+	case event.Number:
+		return budget - len(v.NumberText())
+	case event.Array:
+		for _, e := range v.Elems() {
+			if budget = sizeOver(e, budget-1); budget < 0 {
+				return budget
+			}
+		}
+		return budget - 2
+	case event.Object:
+		for _, m := range v.Members() {
+			if budget = sizeOver(m.Value, budget-len(m.Key)-4); budget < 0 {
+				return budget
+			}
+		}
+		return budget - 2
+	}
+	return budget - 5
 }

@@ -250,13 +250,13 @@ func (f liveFilter) match(le LiveEvent) bool {
 func rowOf(le LiveEvent) liveRow {
 	row := liveRow{Seq: le.Seq, Time: le.At.UTC().Format("15:04:05.000"), Source: le.Source, Sender: le.Sender, Type: le.Type,
 		Href: "/ui/conversation?id=" + url.QueryEscape(le.Sender)}
-	if le.JSON == nil {
-		row.Summary = fmt.Sprintf("(%d bytes, not kept)", le.Size)
+	if le.Large {
+		row.Summary = fmt.Sprintf("(over %d KiB, not kept)", maxLiveEventBytes>>10)
 		return row
 	}
-	row.JSON = string(le.JSON)
-	if ev, err := parseLive(le.JSON); err == nil {
-		it := itemOf(0, ev)
+	row.JSON = string(le.JSON())
+	{
+		it := itemOf(0, le.Event)
 		switch {
 		case it.Kind != "marker":
 			row.Summary = it.Text

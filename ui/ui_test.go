@@ -344,8 +344,11 @@ func TestLiveKeepsTheLastEvents(t *testing.T) {
 	if len(got) != 3 || got[0].Seq != 2 || got[2].Seq != 4 || live.Last() != 4 {
 		t.Fatalf("kept %+v", got)
 	}
-	if got[2].JSON != nil || got[2].Size <= maxLiveEventBytes || got[2].Type != "bot" {
-		t.Errorf("a large event is kept whole: %d bytes", len(got[2].JSON))
+	if !got[2].Large || got[2].JSON() != nil || got[2].Type != "bot" || got[2].Sender != "s" {
+		t.Errorf("a large event is kept whole: %d bytes", len(got[2].JSON()))
+	}
+	if string(got[1].JSON()) != `{"sender_id": "s", "event": "user", "text": "c"}` {
+		t.Errorf("kept event: %s", got[1].JSON())
 	}
 	if s := live.Since(3); len(s) != 1 || s[0].Seq != 4 {
 		t.Errorf("Since(3): %+v", s)
