@@ -66,7 +66,7 @@ type instance struct {
 	base  string
 	token string
 	dir   string
-	log   *bytes.Buffer
+	log   *syncBuffer
 }
 
 // startParley runs parley serve in a temporary directory with endpoints
@@ -84,12 +84,12 @@ func startParley(t *testing.T, endpoints string, args ...string) *instance {
 	cmd.Dir = dir
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 20 * time.Second
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &syncWriter{w: &log}
+	log := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	in := &instance{t: t, base: "http://" + addr, dir: dir, log: &log}
+	in := &instance{t: t, base: "http://" + addr, dir: dir, log: log}
 	t.Cleanup(func() {
 		cancel()
 		_ = cmd.Wait()
@@ -113,15 +113,22 @@ func startParley(t *testing.T, endpoints string, args ...string) *instance {
 	}
 }
 
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+// syncBuffer collects parley's output, written by two copying goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
-func (s *syncWriter) Write(p []byte) (int, error) {
+func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.w.Write(p)
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
 }
 
 // do sends a request with the auth token and checks the status (any of
