@@ -180,6 +180,7 @@ func ParseConfig(sec *config.Section) (Config, error) {
 			ID:         cs.String("client_id", ""),
 			SecretHash: cs.String("client_secret_hash", ""),
 			Topics:     cs.StringList("topics", nil),
+			Groups:     cs.StringList("groups", nil),
 		}
 		switch {
 		case cl.ID == "":
