@@ -22,8 +22,8 @@ func checkAccept(r *http.Request, binary, v1 bool) error {
 	}
 	ok := map[string]bool{
 		"*/*": true, "application/*": true, "application/json": true, ndjsonType: true,
-		"application/vnd.kafka+json":                    true,
-		"application/vnd.kafka.v2+json":                 true,
+		"application/vnd.kafka+json":                   true,
+		"application/vnd.kafka.v2+json":                true,
 		"application/vnd.kafka." + format + ".v2+json": true,
 	}
 	if v1 {
