@@ -243,7 +243,7 @@ func (m *member) Fetch(ctx context.Context, max int) ([]consumer.Record, error) 
 		case err == errMoved:
 			continue
 		case err != nil:
-			if ctx.Err() != nil {
+			if ctx.Err() != nil && !errors.Is(err, consumer.ErrOffsetOutOfRange) {
 				return nil, nil
 			}
 			return nil, err
@@ -282,14 +282,14 @@ type row struct {
 // read runs one query and advances the position past the rows returned.
 // stuck reports a gap that holds back rows after it.
 func (m *member) read(ctx context.Context, max int) (recs []consumer.Record, stuck bool, err error) {
-	pos, epoch, err := m.position(ctx)
-	if err != nil {
-		return nil, false, err
-	}
 	qctx := ctx
 	if ctx.Err() != nil {
-		// A read that must not wait still gets one query.
+		// A read that must not wait still gets its queries.
 		qctx = context.WithoutCancel(ctx)
+	}
+	pos, epoch, err := m.position(qctx)
+	if err != nil {
+		return nil, false, err
 	}
 	rows, err := m.s.db.QueryContext(qctx, m.s.q.fetch, pos, max)
 	if err != nil {
