@@ -221,7 +221,7 @@ type Stream struct {
 	// offset reset ...").
 	Comments []string
 	cancel   context.CancelFunc
-	sc     *bufio.Scanner
+	sc       *bufio.Scanner
 }
 
 // Stream opens the instance's SSE stream, resuming after lastEventID if
