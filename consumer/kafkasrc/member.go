@@ -58,6 +58,7 @@ func (m *member) replace(ctx context.Context, cl *kgo.Client, group bool) {
 	old, oldGroup := m.client()
 	if old != nil {
 		if oldGroup {
+			m.s.setGroupMember(m, false)
 			_ = old.LeaveGroupContext(ctx)
 		}
 		old.Close()
@@ -133,6 +134,7 @@ func (m *member) Subscribe(ctx context.Context, topics []string) error {
 		return fmt.Errorf("kafka: %w", err)
 	}
 	m.replace(ctx, cl, true)
+	m.s.setGroupMember(m, true)
 	return nil
 }
 
@@ -445,43 +447,7 @@ func (m *member) Commit(ctx context.Context, offsets []consumer.TopicPartitionOf
 	}
 	cl, group := m.client()
 	if group && cl != nil {
-		uncommitted := map[string]map[int32]kgo.EpochOffset{}
-		for _, o := range offsets {
-			if uncommitted[o.Topic] == nil {
-				uncommitted[o.Topic] = map[int32]kgo.EpochOffset{}
-			}
-			uncommitted[o.Topic][o.Partition] = kgo.EpochOffset{Epoch: -1, Offset: o.Offset}
-		}
-		var cerr error
-		meta := map[consumer.TopicPartition]string{}
-		for _, o := range offsets {
-			meta[o.TP()] = tagMetadata(m.opts.Owner, o.Metadata)
-		}
-		ctx := kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
-			for i := range req.Topics {
-				t := &req.Topics[i]
-				for j := range t.Partitions {
-					if md, ok := meta[consumer.TopicPartition{Topic: t.Topic, Partition: t.Partitions[j].Partition}]; ok && md != "" {
-						t.Partitions[j].Metadata = &md
-					}
-				}
-			}
-			return nil
-		})
-		cl.CommitOffsetsSync(ctx, uncommitted, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-			if err != nil {
-				cerr = err
-				return
-			}
-			for _, t := range resp.Topics {
-				for _, p := range t.Partitions {
-					if err := kerr.ErrorForCode(p.ErrorCode); err != nil && cerr == nil {
-						cerr = fmt.Errorf("%s[%d]: %w", t.Topic, p.Partition, err)
-					}
-				}
-			}
-		})
-		return commitError(m.opts.Group, cerr)
+		return commitError(m.opts.Group, m.commitAsMember(ctx, cl, offsets))
 	}
 	os := kadm.Offsets{}
 	for _, o := range offsets {
@@ -491,7 +457,56 @@ func (m *member) Commit(ctx context.Context, offsets []consumer.TopicPartitionOf
 	if err == nil {
 		err = resp.Error()
 	}
+	if errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.IllegalGeneration) {
+		// Kafka takes commits from outside a group only while the group
+		// has no members. Mix's collector subscribes one instance and
+		// reads (and commits) through assigned ones in the same group: a
+		// live member of the group in this process commits for them.
+		if gcl := m.s.groupClient(m.opts.Group, m); gcl != nil {
+			err = m.commitAsMember(ctx, gcl, offsets)
+		}
+	}
 	return commitError(m.opts.Group, err)
+}
+
+// commitAsMember commits offsets through cl, a member of the group, with
+// the owner's tag in each commit's metadata.
+func (m *member) commitAsMember(ctx context.Context, cl *kgo.Client, offsets []consumer.TopicPartitionOffset) error {
+	uncommitted := map[string]map[int32]kgo.EpochOffset{}
+	meta := map[consumer.TopicPartition]string{}
+	for _, o := range offsets {
+		if uncommitted[o.Topic] == nil {
+			uncommitted[o.Topic] = map[int32]kgo.EpochOffset{}
+		}
+		uncommitted[o.Topic][o.Partition] = kgo.EpochOffset{Epoch: -1, Offset: o.Offset}
+		meta[o.TP()] = tagMetadata(m.opts.Owner, o.Metadata)
+	}
+	ctx = kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
+		for i := range req.Topics {
+			t := &req.Topics[i]
+			for j := range t.Partitions {
+				if md, ok := meta[consumer.TopicPartition{Topic: t.Topic, Partition: t.Partitions[j].Partition}]; ok && md != "" {
+					t.Partitions[j].Metadata = &md
+				}
+			}
+		}
+		return nil
+	})
+	var cerr error
+	cl.CommitOffsetsSync(ctx, uncommitted, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil && cerr == nil {
+					cerr = fmt.Errorf("%s[%d]: %w", t.Topic, p.Partition, err)
+				}
+			}
+		}
+	})
+	return cerr
 }
 
 func commitError(group string, err error) error {

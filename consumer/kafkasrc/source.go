@@ -37,8 +37,9 @@ type Source struct {
 	admin *kgo.Client
 	adm   *kadm.Client
 
-	mu     sync.Mutex
-	owners map[string]string // group -> client, claimed in this process
+	mu      sync.Mutex
+	owners  map[string]string           // group -> client, claimed in this process
+	members map[string]map[*member]bool // group -> its subscribed members in this process
 }
 
 var (
@@ -63,7 +64,7 @@ func New(ctx context.Context, opts Options) (*Source, error) {
 		cl.Close()
 		return nil, fmt.Errorf("kafka consumer source: %w", err)
 	}
-	return &Source{opts: opts, log: log, admin: cl, adm: kadm.NewClient(cl), owners: map[string]string{}}, nil
+	return &Source{opts: opts, log: log, admin: cl, adm: kadm.NewClient(cl), owners: map[string]string{}, members: map[string]map[*member]bool{}}, nil
 }
 
 // Close closes the admin client. Close the Handler (and so every consumer
@@ -116,6 +117,43 @@ func (s *Source) bounds(ctx context.Context, topics ...string) (map[consumer.Top
 		}
 	})
 	return out, nil
+}
+
+// setGroupMember records whether m is a subscribed member of its group.
+func (s *Source) setGroupMember(m *member, in bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := m.opts.Group
+	if in {
+		if s.members[g] == nil {
+			s.members[g] = map[*member]bool{}
+		}
+		s.members[g][m] = true
+		return
+	}
+	delete(s.members[g], m)
+	if len(s.members[g]) == 0 {
+		delete(s.members, g)
+	}
+}
+
+// groupClient returns the client of a subscribed member of group other
+// than not, if this process has one.
+func (s *Source) groupClient(group string, not *member) *kgo.Client {
+	s.mu.Lock()
+	var ms []*member
+	for m := range s.members[group] {
+		if m != not {
+			ms = append(ms, m)
+		}
+	}
+	s.mu.Unlock()
+	for _, m := range ms {
+		if cl, group := m.client(); cl != nil && group {
+			return cl
+		}
+	}
+	return nil
 }
 
 // ownerTag marks parley's commits with the group's owner, so that the
