@@ -205,7 +205,9 @@ func openAPIDoc(rs []route) map[string]any {
 			"version": "1",
 			"description": "Conversation events over HTTP: Nuance Mix's Kafka Consumer API (consumer named by the consumer-group and consumer-name headers) " +
 				"and Confluent REST Proxy v2's consumer paths, over Kafka topics or the SQL broker's events table. " +
-				"Commit offsets are those of the last record processed; committed offsets read back are the next offset to read, as in Confluent's API.",
+				"Commit offsets are those of the last record processed; committed offsets read back are the next offset to read, as in Confluent's API. " +
+				"Partitions (and offsets) in request bodies may be numbers or numeric strings. Every path also answers with a trailing slash. " +
+				"Errors are {error_code, message}: application/json on the Mix paths, application/vnd.kafka.v2+json on Confluent's.",
 		},
 		"paths": paths,
 		"components": obj{
