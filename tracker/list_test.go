@@ -4,9 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 
 	"github.com/parleyhq/parley/event"
 	"github.com/parleyhq/parley/internal/sqldb"
@@ -134,29 +138,51 @@ func testList(t *testing.T, s tracker.Store) {
 	}
 }
 
-// BenchmarkSQLiteList100k measures a page of 50 at the newest end and
-// deep into 100,000 conversations of 4 events each (interleaved in
-// pairs), on SQLite.
-func BenchmarkSQLiteList100k(b *testing.B) {
+// BenchmarkList100k measures a page of 50 at the newest end and deep
+// into 100,000 conversations of 4 events each (interleaved in pairs), on
+// SQLite and, with PARLEY_POSTGRES_DSN, PostgreSQL.
+func BenchmarkList100k(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) {
+		benchList(b, tracker.Config{Type: tracker.TypeSQL, SQL: sqldb.Options{Dialect: sqldb.SQLite, DB: b.TempDir() + "/rasa.db"}, Table: tracker.DefaultTable})
+	})
+	b.Run("postgres", func(b *testing.B) {
+		dsn := os.Getenv("PARLEY_POSTGRES_DSN")
+		if dsn == "" {
+			b.Skip("PARLEY_POSTGRES_DSN not set")
+		}
+		table := "trk_bench_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
+		b.Cleanup(func() {
+			if db, err := sql.Open("pgx", dsn); err == nil {
+				_, _ = db.Exec("DROP TABLE IF EXISTS " + table)
+				db.Close()
+			}
+		})
+		benchList(b, tracker.Config{Type: tracker.TypeSQL, SQL: sqldb.Options{Dialect: sqldb.Postgres, Host: dsn}, Table: table})
+	})
+}
+
+func benchList(b *testing.B, cfg tracker.Config) {
 	const convs, perConv = 100_000, 4
-	cfg := tracker.Config{Type: tracker.TypeSQL, SQL: sqldb.Options{Dialect: sqldb.SQLite, DB: b.TempDir() + "/rasa.db"}, Table: tracker.DefaultTable}
 	s, err := tracker.OpenSQL(context.Background(), cfg, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	fill(b, s.DB(), convs, perConv)
+	fill(b, s.DB(), cfg.SQL.Dialect, cfg.Table, convs, perConv)
 	first, err := tracker.List(context.Background(), s, tracker.ListQuery{})
 	if err != nil || len(first) != 50 {
 		b.Fatal(len(first), err)
 	}
-	deep := int64(convs * perConv / 2) // halfway back
+	var maxID int64
+	if err := s.DB().QueryRow("SELECT MAX(id) FROM " + cfg.Table).Scan(&maxID); err != nil {
+		b.Fatal(err)
+	}
 	for _, bc := range []struct {
 		name string
 		q    tracker.ListQuery
 	}{
 		{"first", tracker.ListQuery{}},
-		{"deep", tracker.ListQuery{Before: deep}},
+		{"deep", tracker.ListQuery{Before: maxID / 2}}, // halfway back
 		{"search-sender", tracker.ListQuery{Search: "user-0000"}},
 		{"search-text", tracker.ListQuery{Search: "order 99999"}},
 	} {
@@ -171,15 +197,29 @@ func BenchmarkSQLiteList100k(b *testing.B) {
 }
 
 // fill inserts conversations directly, two at a time interleaved, as
-// Rasa's save would have written them.
-func fill(b *testing.B, db *sql.DB, convs, perConv int) {
+// Rasa's save would have written them, 100 rows a statement.
+func fill(b *testing.B, db *sql.DB, d sqldb.Dialect, table string, convs, perConv int) {
 	tx, err := db.Begin()
 	if err != nil {
 		b.Fatal(err)
 	}
-	stmt, err := tx.Prepare("INSERT INTO events (sender_id, type_name, timestamp, intent_name, action_name, data) VALUES (?, ?, ?, NULL, NULL, ?)")
-	if err != nil {
-		b.Fatal(err)
+	var args []any
+	flush := func() {
+		if len(args) == 0 {
+			return
+		}
+		var q strings.Builder
+		q.WriteString("INSERT INTO " + table + " (sender_id, type_name, timestamp, data) VALUES ")
+		for i := 0; i < len(args)/4; i++ {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			fmt.Fprintf(&q, "(%s,%s,%s,%s)", d.Placeholder(4*i+1), d.Placeholder(4*i+2), d.Placeholder(4*i+3), d.Placeholder(4*i+4))
+		}
+		if _, err := tx.Exec(q.String(), args...); err != nil {
+			b.Fatal(err)
+		}
+		args = args[:0]
 	}
 	ts := 1.0
 	for c := 0; c < convs; c += 2 {
@@ -187,13 +227,20 @@ func fill(b *testing.B, db *sql.DB, convs, perConv int) {
 			for k := c; k < c+2; k++ {
 				ts++
 				data := fmt.Sprintf(`{"event": "user", "timestamp": %g, "text": "order %d step %d"}`, ts, k, e)
-				if _, err := stmt.Exec(fmt.Sprintf("user-%06d", k), "user", ts, data); err != nil {
-					b.Fatal(err)
+				args = append(args, fmt.Sprintf("user-%06d", k), "user", ts, data)
+				if len(args) == 400 {
+					flush()
 				}
 			}
 		}
 	}
+	flush()
 	if err := tx.Commit(); err != nil {
 		b.Fatal(err)
+	}
+	if d == sqldb.Postgres {
+		if _, err := db.Exec("ANALYZE " + table); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

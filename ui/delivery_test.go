@@ -3,6 +3,7 @@ package ui
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,5 +92,33 @@ func TestNiceCeil(t *testing.T) {
 		if got := niceCeil(in); got != want {
 			t.Errorf("niceCeil(%g) = %g, want %g", in, got, want)
 		}
+	}
+}
+
+func TestDeliveryPagesEscape(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dl.ndjson")
+	line, _ := json.Marshal(spool.DeadLetter{Seq: 7, SenderID: "<img src=x onerror=alert(1)>", Error: "<script>alert(2)</script>", Event: json.RawMessage(`{"text":"<script>alert(3)</script>"}`)})
+	if err := os.WriteFile(path, append(line, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := newUI(t, Options{Delivery: fakeDelivery{spool.Status{MaxSize: 1 << 30, Bytes: 1536, Brokers: []spool.BrokerStatus{{
+		Name: "<b>kafka</b>", Pending: 12, Failing: true, FailingSince: time.Now().Add(-time.Minute), Attempts: 9,
+		LastError: "dial <script>alert(4)</script>", LastErrorAt: time.Now(), DeadLetterFile: path,
+	}}}}})
+	page := get(h, "/ui/delivery", "127.0.0.1:1").Body.String()
+	dead := get(h, "/ui/deadletters?broker="+url.QueryEscape("<b>kafka</b>"), "127.0.0.1:1")
+	for name, body := range map[string]string{"delivery": page, "dead letters": dead.Body.String()} {
+		if strings.Contains(body, "<script>") || strings.Contains(body, "<img") || strings.Contains(body, "<b>kafka") {
+			t.Errorf("%s page has unescaped text", name)
+		}
+	}
+	if !strings.Contains(page, `data-broker="&lt;b&gt;kafka&lt;/b&gt;"`) || !strings.Contains(page, ">12<") || !strings.Contains(page, "failing") || !strings.Contains(page, "1.5 KiB") {
+		t.Errorf("delivery page:\n%s", page)
+	}
+	if dead.Code != 200 || !strings.Contains(dead.Body.String(), "&lt;script&gt;alert(2)") || !strings.Contains(dead.Body.String(), "seq 7") {
+		t.Errorf("dead letters page: %d\n%s", dead.Code, dead.Body.String())
+	}
+	if w := get(h, "/ui/deadletters?broker=../../etc/passwd", "127.0.0.1:1"); w.Code != 404 {
+		t.Errorf("unknown broker: %d", w.Code)
 	}
 }
