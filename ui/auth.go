@@ -71,7 +71,7 @@ func (s *sessions) subject(r *http.Request, now time.Time) string {
 	if h := r.Header.Get("Authorization"); s.token != "" && strings.HasPrefix(h, "Bearer ") {
 		// Scripts and screens may send --auth-token as a bearer token.
 		if subtle.ConstantTimeCompare([]byte(strings.TrimPrefix(h, "Bearer ")), []byte(s.token)) == 1 {
-			return "auth-token"
+			return subjectToken
 		}
 		return ""
 	}
@@ -99,6 +99,12 @@ func (s *sessions) subject(r *http.Request, now time.Time) string {
 	return subject
 }
 
+// Session subjects: the operator's token, or a consumer API client.
+const (
+	subjectToken  = "auth-token"
+	subjectClient = "client "
+)
+
 // login checks a login form: the --auth-token, or a consumer API client's
 // id and secret. It returns the session's subject.
 func (s *sessions) login(r *http.Request) (string, bool) {
@@ -106,11 +112,11 @@ func (s *sessions) login(r *http.Request) (string, bool) {
 	switch {
 	case token != "" && s.token != "":
 		if subtle.ConstantTimeCompare([]byte(token), []byte(s.token)) == 1 {
-			return "auth-token", true
+			return subjectToken, true
 		}
 	case id != "" && s.checkClient != nil:
 		if s.checkClient(id, secret) {
-			return "client " + id, true
+			return subjectClient + id, true
 		}
 	}
 	return "", false

@@ -483,6 +483,7 @@ func (h *Handler) deadLetters(w http.ResponseWriter, r *http.Request) {
 }
 
 type consumersData struct {
+	Client  string // the consumer API client viewing, "" for the operator
 	Off     bool
 	Groups  []consumer.GroupStatus
 	Refresh int
@@ -494,6 +495,9 @@ func (h *Handler) consumers(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()
 		d.Groups = h.o.Consumers.Snapshot(ctx)
+		if c := viewerOf(r).client; c != "" {
+			d.Client, d.Groups = c, ownedBy(d.Groups, c)
+		}
 	}
 	if r.URL.Query().Get("partial") != "" {
 		h.writeFragment(w, "consumers", "panel", d)
@@ -514,4 +518,22 @@ func bytesText(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// ownedBy keeps the instances a client created: a tenant sees its own
+// consumers, not other clients' groups.
+func ownedBy(groups []consumer.GroupStatus, client string) []consumer.GroupStatus {
+	var out []consumer.GroupStatus
+	for _, g := range groups {
+		var mine []consumer.InstanceStatus
+		for _, in := range g.Instances {
+			if in.Owner == client {
+				mine = append(mine, in)
+			}
+		}
+		if len(mine) > 0 {
+			out = append(out, consumer.GroupStatus{Group: g.Group, Instances: mine})
+		}
+	}
+	return out
 }

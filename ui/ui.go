@@ -157,17 +157,21 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET /ui/login", h.loginPage)
 	h.mux.HandleFunc("POST /ui/login", h.loginPost)
 	h.mux.HandleFunc("POST /ui/logout", h.logout)
-	h.mux.Handle("GET /ui/{$}", h.guard(func(w http.ResponseWriter, r *http.Request) {
+	h.mux.Handle("GET /ui/{$}", h.guard(false, func(w http.ResponseWriter, r *http.Request) {
+		if viewerOf(r).client != "" {
+			http.Redirect(w, r, "/ui/consumers", http.StatusSeeOther)
+			return
+		}
 		http.Redirect(w, r, "/ui/conversations", http.StatusSeeOther)
 	}))
-	h.mux.Handle("GET /ui/conversations", h.guard(h.conversations))
-	h.mux.Handle("GET /ui/conversation", h.guard(h.conversation))
-	h.mux.Handle("GET /ui/conversation/stream", h.guard(h.conversationStream))
-	h.mux.Handle("GET /ui/live", h.guard(h.live))
-	h.mux.Handle("GET /ui/live/stream", h.guard(h.liveStream))
-	h.mux.Handle("GET /ui/delivery", h.guard(h.delivery))
-	h.mux.Handle("GET /ui/deadletters", h.guard(h.deadLetters))
-	h.mux.Handle("GET /ui/consumers", h.guard(h.consumers))
+	h.mux.Handle("GET /ui/conversations", h.guard(true, h.conversations))
+	h.mux.Handle("GET /ui/conversation", h.guard(true, h.conversation))
+	h.mux.Handle("GET /ui/conversation/stream", h.guard(true, h.conversationStream))
+	h.mux.Handle("GET /ui/live", h.guard(true, h.live))
+	h.mux.Handle("GET /ui/live/stream", h.guard(true, h.liveStream))
+	h.mux.Handle("GET /ui/delivery", h.guard(true, h.delivery))
+	h.mux.Handle("GET /ui/deadletters", h.guard(true, h.deadLetters))
+	h.mux.Handle("GET /ui/consumers", h.guard(false, h.consumers))
 	h.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "404 page not found", http.StatusNotFound)
 	})
@@ -175,37 +179,60 @@ func (h *Handler) routes() {
 
 type ctxKey struct{}
 
-// guard lets a request through with a session, or from loopback when no
-// login is configured; otherwise pages redirect to the login page and
-// streams and fragments get 401.
-func (h *Handler) guard(next http.HandlerFunc) http.Handler {
+// viewer is who a request is from: the operator (the --auth-token
+// holder, or a loopback caller when no token is set), or a consumer API
+// client, a tenant, who sees only its own consumer instances.
+type viewer struct {
+	name   string // shown in the header
+	client string // the client_id for a client, "" for the operator
+}
+
+func viewerOf(r *http.Request) viewer {
+	v, _ := r.Context().Value(ctxKey{}).(viewer)
+	return v
+}
+
+// guard lets a request through for the operator, and for a consumer API
+// client unless operatorOnly. Without a session, pages redirect to the
+// login page and streams and fragments get 401; with no login configured
+// only loopback callers get in.
+func (h *Handler) guard(operatorOnly bool, next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !h.auth.enabled() {
-			if !fromLoopback(r) {
-				h.forbidden(w, r)
-				return
-			}
-			next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, "")))
-			return
+		var v viewer
+		subject := ""
+		if h.auth.enabled() {
+			subject = h.auth.subject(r, time.Now())
 		}
-		subject := h.auth.subject(r, time.Now())
-		if subject == "" {
-			if r.URL.Query().Get("partial") != "" || strings.HasSuffix(r.URL.Path, "/stream") || r.Header.Get("Authorization") != "" {
-				http.Error(w, "401 log in at /ui/login", http.StatusUnauthorized)
-				return
-			}
+		switch {
+		case subject == subjectToken:
+			v = viewer{name: "operator"}
+		case strings.HasPrefix(subject, subjectClient):
+			v = viewer{name: subject, client: strings.TrimPrefix(subject, subjectClient)}
+		case h.auth.token == "" && fromLoopback(r):
+			// No operator token: this host is the operator, as with no
+			// login at all.
+			v = viewer{}
+		case !h.auth.enabled():
+			h.forbidden(w, r, "The web UI has no login configured (parley serve --auth-token, or consumer_api.clients), so it only answers requests from this host's loopback address.")
+			return
+		case r.URL.Query().Get("partial") != "" || strings.HasSuffix(r.URL.Path, "/stream") || r.Header.Get("Authorization") != "":
+			http.Error(w, "401 log in at /ui/login", http.StatusUnauthorized)
+			return
+		default:
 			http.Redirect(w, r, "/ui/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
-		next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, subject)))
+		if operatorOnly && v.client != "" {
+			h.forbidden(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, v)), "This page shows every conversation and this node's delivery: it needs the operator's login (parley serve --auth-token). A consumer API client sees its own consumers.")
+			return
+		}
+		next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, v)))
 	})
 }
 
-func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request, text string) {
 	w.WriteHeader(http.StatusForbidden)
-	h.render(w, r, "message", "Forbidden", message{
-		Text: "The web UI has no login configured (parley serve --auth-token, or consumer_api.clients), so it only answers requests from this host's loopback address.",
-	})
+	h.render(w, r, "message", "Forbidden", message{Text: text})
 }
 
 type message struct{ Text string }
@@ -218,7 +245,9 @@ type page struct {
 	Version string
 	Subject string
 	Login   bool // a login is configured: show "log out"
-	Data    any
+	// Operator sees every page; a consumer API client only Consumers.
+	Operator bool
+	Data     any
 }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, name, title string, data any) {
@@ -227,10 +256,11 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, name, title str
 		http.Error(w, "no such page", http.StatusInternalServerError)
 		return
 	}
-	subject, _ := r.Context().Value(ctxKey{}).(string)
+	v := viewerOf(r)
 	var buf bytes.Buffer
 	err := t.ExecuteTemplate(&buf, "layout", page{
-		Title: title, Nav: name, Node: h.o.Node, Version: h.o.Version, Subject: subject, Login: h.auth.enabled(), Data: data,
+		Title: title, Nav: name, Node: h.o.Node, Version: h.o.Version, Subject: v.name, Login: h.auth.enabled(),
+		Operator: v.client == "", Data: data,
 	})
 	if err != nil {
 		h.log.Error("rendering page", "page", name, "err", err)

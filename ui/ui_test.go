@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/consumer"
 	"github.com/parleyhq/parley/event"
 	"github.com/parleyhq/parley/spool"
 	"github.com/parleyhq/parley/tracker"
@@ -116,7 +117,7 @@ func sessionCookie(t *testing.T, w *httptest.ResponseRecorder) *http.Cookie {
 }
 
 func TestLogin(t *testing.T) {
-	h, _ := newUI(t, Options{AuthToken: "s3cret", CheckClient: func(id, secret string) bool { return id == "ops" && secret == "client-pw" }})
+	h, _ := newUI(t, Options{AuthToken: "s3cret", CheckClient: checkClient, Consumers: twoTenants})
 	remote := "198.51.100.7:1234" // logins work from anywhere
 
 	w := get(h, "/ui/delivery?x=1", remote)
@@ -180,13 +181,53 @@ func TestLogin(t *testing.T) {
 		t.Fatalf("client login: %d %s", w.Code, w.Header().Get("Location"))
 	}
 	c = sessionCookie(t, w)
-	if w := get(h, "/ui/conversations", remote, "Cookie", c.Name+"="+c.Value); w.Code != 200 || !strings.Contains(w.Body.String(), "client ops") {
-		t.Errorf("client session: %d", w.Code)
+	// A client is a tenant: its own consumers, nothing else.
+	for _, p := range []string{"/ui/conversations", "/ui/conversation?id=a", "/ui/live", "/ui/delivery", "/ui/deadletters?broker=kafka", "/ui/live/stream"} {
+		if w := get(h, p, remote, "Cookie", c.Name+"="+c.Value); w.Code != http.StatusForbidden {
+			t.Errorf("client session on %s: %d, want 403", p, w.Code)
+		}
+	}
+	w = get(h, "/ui/consumers", remote, "Cookie", c.Name+"="+c.Value)
+	if body := w.Body.String(); w.Code != 200 || !strings.Contains(body, "client ops") || !strings.Contains(body, "mine") || strings.Contains(body, "theirs") || strings.Contains(body, "other-group") || strings.Contains(body, `href="/ui/conversations"`) {
+		t.Errorf("client's consumers page: %d\n%s", w.Code, body)
+	}
+	w = get(h, "/ui/consumers", remote, "Authorization", "Bearer s3cret")
+	if body := w.Body.String(); !strings.Contains(body, "mine") || !strings.Contains(body, "theirs") {
+		t.Errorf("operator's consumers page misses instances:\n%s", body)
 	}
 	// Logout clears the cookie.
 	w = postForm(h, "/ui/logout", nil)
 	if c := sessionCookie(t, w); c.MaxAge >= 0 || c.Value != "" {
 		t.Errorf("logout cookie: %+v", c)
+	}
+}
+
+func checkClient(id, secret string) bool { return id == "ops" && secret == "client-pw" }
+
+type fakeConsumers []consumer.GroupStatus
+
+func (f fakeConsumers) Snapshot(context.Context) []consumer.GroupStatus { return f }
+
+var twoTenants = fakeConsumers{
+	{Group: "shared", Instances: []consumer.InstanceStatus{{Name: "mine", Owner: "ops"}, {Name: "theirs", Owner: "other"}}},
+	{Group: "other-group", Instances: []consumer.InstanceStatus{{Name: "x", Owner: "other"}}},
+}
+
+// With clients but no --auth-token, this host is the operator without a
+// login, and other hosts log in as clients.
+func TestClientsWithoutToken(t *testing.T) {
+	h, _ := newUI(t, Options{CheckClient: checkClient, Consumers: twoTenants})
+	if w := get(h, "/ui/conversations", "127.0.0.1:1"); w.Code != 200 {
+		t.Errorf("loopback: %d", w.Code)
+	}
+	if w := get(h, "/ui/conversations", "10.0.0.9:1"); w.Code != http.StatusSeeOther {
+		t.Errorf("remote without session: %d", w.Code)
+	}
+	if w := postForm(h, "/ui/login", url.Values{"token": {""}, "client_id": {"ops"}, "client_secret": {"wrong"}}); w.Code != http.StatusUnauthorized {
+		t.Errorf("wrong secret: %d", w.Code)
+	}
+	if w := postForm(h, "/ui/login", url.Values{"token": {"anything"}}); w.Code != http.StatusUnauthorized {
+		t.Errorf("a token without --auth-token: %d", w.Code)
 	}
 }
 
