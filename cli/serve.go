@@ -38,10 +38,11 @@ least once, retrying through broker outages and parley restarts.
 
 Endpoints: POST /events (ingest), Rasa's /conversations/{id}/tracker API,
 the REST consumer API (/consumers, /partitions, /openapi.json), GET /health,
-/ready, /metrics, /version, and a read-only web UI at /ui/ (login with
---auth-token or a consumer API client; loopback only when neither is set). SIGINT or SIGTERM shuts down gracefully: requests
-in flight finish and the spool delivers what it can within
---shutdown-timeout; the rest is delivered on the next start.`,
+/ready, /metrics, /version, and a read-only web UI at /ui/ (log in with
+--auth-token; without one, loopback callers only; docs/ui.md). SIGINT or
+SIGTERM shuts down gracefully: requests in flight finish and the spool
+delivers what it can within --shutdown-timeout; the rest is delivered on
+the next start.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), g, f) },
 	}
