@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/parleyhq/parley/consumer/auth"
 	"github.com/parleyhq/parley/internal/testenv"
 )
 
@@ -47,6 +48,43 @@ spool:
   retry_initial: 50ms
   retry_max: 300ms
 `, host, port, user, pass, name, name)
+}
+
+// withClients adds two consumer API clients, tenants of the UI.
+func withClients(t *testing.T, endpoints string) string {
+	var b strings.Builder
+	b.WriteString(endpoints + "consumer_api:\n  rate_limit: 0\n  clients:\n")
+	for _, id := range []string{"analytics", "crm"} {
+		h, err := auth.HashSecretCost(id+"-secret", 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "    - client_id: %s\n      client_secret_hash: %q\n      topics: [rasa_core_events]\n", id, h)
+	}
+	return b.String()
+}
+
+// clientToken gets a consumer API token for a client.
+func (in *instance) clientToken(id string) string {
+	in.t.Helper()
+	req, err := http.NewRequest("POST", in.base+"/oauth2/token", strings.NewReader("grant_type=client_credentials"))
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	req.SetBasicAuth(id, id+"-secret")
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		in.t.Fatalf("token for %s: %d %v", id, resp.StatusCode, err)
+	}
+	return tok.AccessToken
 }
 
 type ev = map[string]any
@@ -87,7 +125,7 @@ func TestBrowser(t *testing.T) {
 	t.Cleanup(func() { deleteRabbit(t, amqpURL, name) })
 	// The broker starts unreachable: nothing listens on the proxy's port.
 	px := newProxy(t, u.Host)
-	in := startParley(t, endpointsFor(px.addr, u.User.Username(), pass, name), "--auth-token", token)
+	in := startParley(t, withClients(t, endpointsFor(px.addr, u.User.Username(), pass, name)), "--auth-token", token)
 	in.token = token
 
 	t.Run("root redirects browsers only", func(t *testing.T) {
@@ -268,7 +306,10 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("consumers", func(t *testing.T) {
-		h := []string{"consumer-group", "ui-group", "consumer-name", "c1"}
+		// Another tenant's consumer, which analytics must not see below.
+		crm := []string{"consumer-group", "crm-group", "consumer-name", "crm-1", "Authorization", "Bearer " + in.clientToken("crm")}
+		in.do("POST", "/consumers", `{}`, http.StatusNoContent, crm...)
+		h := []string{"consumer-group", "ui-group", "consumer-name", "c1", "Authorization", "Bearer " + in.clientToken("analytics")}
 		in.do("POST", "/consumers", `{"auto.offset.reset": "earliest", "auto.commit.enable": "false"}`, http.StatusNoContent, h...)
 		in.do("POST", "/consumers/subscription", `{"topics": ["rasa_core_events"]}`, http.StatusNoContent, h...)
 		var recs []struct {
@@ -282,12 +323,15 @@ func TestBrowser(t *testing.T) {
 		var offs struct {
 			End int64 `json:"end_offset"`
 		}
-		if err := json.Unmarshal(in.do("GET", "/partitions/0/offsets", nil, http.StatusOK), &offs); err != nil {
+		if err := json.Unmarshal(in.do("GET", "/partitions/0/offsets", nil, http.StatusOK, h[4:]...), &offs); err != nil {
 			t.Fatal(err)
 		}
 		run(t, ctx, "consumers page", chromedp.Navigate(in.base+"/ui/consumers"))
 		waitFor(t, ctx, "group", `!!document.querySelector('section[data-group="ui-group"] td.committed')`, 10*time.Second)
 		got := eval[[]string](t, ctx, `[document.querySelector('section[data-group="ui-group"] h3').textContent, document.querySelector('section[data-group="ui-group"] td.committed').textContent, document.querySelector('section[data-group="ui-group"] td.lag').textContent]`)
+		if !eval[bool](t, ctx, `!!document.querySelector('section[data-group="crm-group"]')`) {
+			t.Error("the operator does not see every tenant's consumers")
+		}
 		if !strings.HasPrefix(got[0], "c1") || got[1] != strconv.FormatInt(commit+1, 10) || got[2] != strconv.FormatInt(offs.End-commit-1, 10) {
 			t.Errorf("consumers page: instance %q committed %q lag %q; want c1, %d, %d", got[0], got[1], got[2], commit+1, offs.End-commit-1)
 		}
@@ -323,6 +367,21 @@ func TestBrowser(t *testing.T) {
 		waitFor(t, ctx, "login page", `location.pathname === "/ui/login"`, 10*time.Second)
 		run(t, ctx, "back", chromedp.Navigate(in.base+"/ui/conversations"))
 		waitFor(t, ctx, "login again", `location.pathname === "/ui/login"`, 10*time.Second)
+	})
+
+	t.Run("a client sees its own consumers only", func(t *testing.T) {
+		run(t, ctx, "client login", chromedp.Navigate(in.base+"/ui/login"),
+			chromedp.SendKeys(chromedp.CSS("#client_id"), "analytics"), chromedp.SendKeys(chromedp.CSS("#client_secret"), "analytics-secret"),
+			chromedp.Click(chromedp.CSS("#login")))
+		waitFor(t, ctx, "consumers page", `location.pathname === "/ui/consumers" && !!document.querySelector('section[data-group="ui-group"]')`, 10*time.Second)
+		if eval[bool](t, ctx, `!!document.querySelector('section[data-group="crm-group"]') || document.body.innerText.includes("crm-1")`) {
+			t.Error("analytics sees crm's consumer")
+		}
+		if eval[bool](t, ctx, `!!document.querySelector('nav a[href="/ui/conversations"]')`) {
+			t.Error("a client is offered the conversations page")
+		}
+		run(t, ctx, "conversations as a client", chromedp.Navigate(in.base+"/ui/conversations"))
+		waitFor(t, ctx, "refused", `document.title.startsWith("Forbidden") && !document.querySelector("#conversations")`, 10*time.Second)
 	})
 }
 
