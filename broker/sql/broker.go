@@ -130,6 +130,10 @@ func (b *Broker) write(batch [][]event.Event) error {
 		}
 		_, err := tx.ExecContext(ctx, b.insertSQL(len(args)/2), args...)
 		args = args[:0]
+		if err != nil {
+			tx.Rollback() //nolint:errcheck // before creating the table again
+			b.recreateIfMissing(ctx, err)
+		}
 		return err
 	}
 	for _, evs := range batch {
