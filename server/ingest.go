@@ -2,17 +2,16 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/parleyhq/parley/ingest"
+	"github.com/parleyhq/parley/internal/authtoken"
 	"github.com/parleyhq/parley/spool"
 )
 
@@ -85,14 +84,6 @@ func (s *Server) publishFailed(w http.ResponseWriter, ctx context.Context, err e
 	writeError(w, http.StatusServiceUnavailable, 50302, "events not accepted: "+err.Error())
 }
 
-// authorized checks Rasa's ?token= or a bearer token against AuthToken.
-func (s *Server) authorized(r *http.Request) bool {
-	if s.opts.AuthToken == "" {
-		return true
-	}
-	tok := r.URL.Query().Get("token")
-	if h := r.Header.Get("Authorization"); tok == "" && strings.HasPrefix(h, "Bearer ") {
-		tok = strings.TrimPrefix(h, "Bearer ")
-	}
-	return subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.AuthToken)) == 1
-}
+// authorized checks Rasa's ?token= or a bearer token (any case) against
+// AuthToken.
+func (s *Server) authorized(r *http.Request) bool { return authtoken.Check(r, s.opts.AuthToken) }

@@ -111,6 +111,18 @@ func TestIngestRejects(t *testing.T) {
 	if resp, _ := do(t, s, "POST", "/events", []byte(good), "Authorization", "Bearer s3"); resp.StatusCode != 202 || len(rec.Events()) != 2 {
 		t.Fatalf("bearer token: %d", resp.StatusCode)
 	}
+	// The scheme is case-insensitive (RFC 9110), as on the consumer API
+	// (issue 14).
+	for _, h := range []string{"bearer s3", "BEARER s3", "Bearer  s3 "} {
+		if resp, m := do(t, s, "POST", "/events", []byte(good), "Authorization", h); resp.StatusCode != 202 {
+			t.Fatalf("Authorization %q: %d %v", h, resp.StatusCode, m)
+		}
+	}
+	for _, h := range []string{"Basic s3", "bearer", "Bearers3", "bearer s4"} {
+		if resp, _ := do(t, s, "POST", "/events", []byte(good), "Authorization", h); resp.StatusCode != 401 {
+			t.Fatalf("Authorization %q: %d, want 401", h, resp.StatusCode)
+		}
+	}
 }
 
 func TestIngestBackPressure(t *testing.T) {

@@ -369,15 +369,19 @@ func TestAPIAuth(t *testing.T) {
 	if r := a.do("POST", "/conversations/c1/tracker/events?token=s3cret", `{"event": "pause", "timestamp": 1}`); r.status != 200 {
 		t.Errorf("POST with ?token = %d %s", r.status, r.body)
 	}
-	req, _ := http.NewRequest("GET", a.url+"/conversations/c1/tracker", nil)
-	req.Header.Set("Authorization", "Bearer s3cret")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Errorf("GET with a Bearer header = %d", resp.StatusCode)
+	// The scheme is case-insensitive (RFC 9110), as on the consumer API
+	// (issue 14).
+	for h, want := range map[string]int{"Bearer s3cret": 200, "bearer s3cret": 200, "BEARER s3cret": 200, "Basic s3cret": 401, "bearer wrong": 401} {
+		req, _ := http.NewRequest("GET", a.url+"/conversations/c1/tracker", nil)
+		req.Header.Set("Authorization", h)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET with Authorization %q = %d, want %d", h, resp.StatusCode, want)
+		}
 	}
 	// Unknown paths are 404 before authentication, as in Rasa.
 	if r := a.do("GET", "/conversations/c1/nothing", ""); r.status != 404 {
