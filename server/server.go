@@ -113,9 +113,6 @@ func (s *Server) routes() {
 
 // Handler returns the server's root handler, for tests with httptest.
 func (s *Server) Handler() http.Handler {
-	if len(s.opts.Prefixes) == 0 {
-		return s.logRequests(s.mux)
-	}
 	return s.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for prefix, h := range s.opts.Prefixes {
 			if strings.HasPrefix(r.URL.Path, prefix) {
@@ -123,7 +120,7 @@ func (s *Server) Handler() http.Handler {
 				return
 			}
 		}
-		s.mux.ServeHTTP(w, r)
+		s.serveMux(w, r)
 	}))
 }
 

@@ -219,3 +219,34 @@ func TestServeShutdownDrains(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestUnroutedRequestsAnswerJSON: a path no route takes, or a method the
+// path does not allow, gets parley's JSON error like every other error,
+// not the mux's plain text (issue 14).
+func TestUnroutedRequestsAnswerJSON(t *testing.T) {
+	s, _ := newTestServer(t, Options{})
+	cases := []struct {
+		method, target string
+		status         int
+		allow, msg     string
+	}{
+		{"DELETE", "/events", 405, "POST", "method DELETE is not allowed on /events (allowed: POST)"},
+		{"GET", "/events", 405, "POST", "method GET is not allowed on /events (allowed: POST)"},
+		{"POST", "/health", 405, "GET, HEAD", "method POST is not allowed on /health"},
+		{"GET", "/nothing/here", 404, "", "no endpoint GET /nothing/here"},
+		{"PUT", "/", 405, "GET, HEAD", "method PUT is not allowed on /"},
+	}
+	for _, c := range cases {
+		resp, m := do(t, s, c.method, c.target, nil)
+		if resp.StatusCode != c.status || resp.Header.Get("Content-Type") != "application/json" || m["error_code"] != float64(c.status) {
+			t.Errorf("%s %s: %d %q %v, want %d JSON", c.method, c.target, resp.StatusCode, resp.Header.Get("Content-Type"), m, c.status)
+			continue
+		}
+		if msg, _ := m["message"].(string); !strings.Contains(msg, c.msg) {
+			t.Errorf("%s %s: message %q, want %q", c.method, c.target, msg, c.msg)
+		}
+		if c.allow != "" && resp.Header.Get("Allow") != c.allow {
+			t.Errorf("%s %s: Allow %q, want %q", c.method, c.target, resp.Header.Get("Allow"), c.allow)
+		}
+	}
+}
