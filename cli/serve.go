@@ -19,6 +19,9 @@ type serveFlags struct {
 	authToken       string
 	maxBody         string
 	shutdownTimeout time.Duration
+	headerTimeout   time.Duration
+	bodyTimeout     time.Duration
+	idleTimeout     time.Duration
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -47,6 +50,9 @@ in flight finish and the spool delivers what it can within
 	cmd.Flags().StringVar(&f.authToken, "auth-token", "", "require this token (?token= as in Rasa, or Authorization: Bearer) on the API")
 	cmd.Flags().StringVar(&f.maxBody, "max-body", "10MiB", "largest request body accepted (413 above)")
 	cmd.Flags().DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for requests and deliveries in flight")
+	cmd.Flags().DurationVar(&f.headerTimeout, "read-header-timeout", server.DefaultReadHeaderTimeout, "how long a client may take to send a request's headers")
+	cmd.Flags().DurationVar(&f.bodyTimeout, "body-timeout", server.DefaultBodyTimeout, "how long a client may take to send a request's body (408 after)")
+	cmd.Flags().DurationVar(&f.idleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long an idle keep-alive connection stays open")
 	return cmd
 }
 
@@ -67,6 +73,7 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) error {
 	gw, err := server.NewGateway(ctx, ep, server.GatewayOptions{
 		Addr: f.addr, AuthToken: f.authToken, MaxBodyBytes: maxBody,
 		ShutdownTimeout: f.shutdownTimeout, Version: Version(), Logger: log,
+		ReadHeaderTimeout: f.headerTimeout, BodyTimeout: f.bodyTimeout, IdleTimeout: f.idleTimeout,
 	})
 	if err != nil {
 		return err

@@ -26,8 +26,13 @@ type GatewayOptions struct {
 	AuthToken       string
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
-	Version         string
-	Logger          *slog.Logger
+	// ReadHeaderTimeout, BodyTimeout and IdleTimeout bound requests (see
+	// Options; zero means the default).
+	ReadHeaderTimeout time.Duration
+	BodyTimeout       time.Duration
+	IdleTimeout       time.Duration
+	Version           string
+	Logger            *slog.Logger
 
 	// failStep, when set (tests), is called before each start-up step
 	// and makes the step fail with its error.
@@ -161,6 +166,7 @@ func openGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions, sp
 	sopts := Options{
 		Addr: o.Addr, Version: o.Version, Logger: log, Publisher: g.Spool, AuthToken: o.AuthToken,
 		MaxBodyBytes: o.MaxBodyBytes, Registry: reg, Checks: checks,
+		ReadHeaderTimeout: o.ReadHeaderTimeout, BodyTimeout: o.BodyTimeout, IdleTimeout: o.IdleTimeout,
 		Prefixes: map[string]http.Handler{"/conversations/": conv},
 	}
 	if src != nil {

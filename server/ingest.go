@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -32,6 +33,12 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &tooLarge) {
 			s.metrics.rejected.WithLabelValues("too_large").Inc()
 			writeError(w, http.StatusRequestEntityTooLarge, 41301, fmt.Sprintf("request body larger than %d bytes; split it into several requests", s.opts.MaxBodyBytes))
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			s.metrics.rejected.WithLabelValues("timeout").Inc()
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusRequestTimeout, 40801, fmt.Sprintf("request body not received within %s; nothing was accepted", s.opts.BodyTimeout))
 			return
 		}
 		writeError(w, http.StatusBadRequest, 40001, "reading the request body: "+err.Error())
