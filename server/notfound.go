@@ -22,10 +22,10 @@ func (s *Server) serveMux(w http.ResponseWriter, r *http.Request) {
 	case http.StatusMethodNotAllowed:
 		allow := rec.header.Get("Allow")
 		w.Header().Set("Allow", allow)
-		writeError(w, http.StatusMethodNotAllowed, http.StatusMethodNotAllowed,
+		writeError(w, http.StatusMethodNotAllowed, 40500,
 			fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow))
 	case http.StatusNotFound, 0:
-		writeError(w, http.StatusNotFound, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
+		writeError(w, http.StatusNotFound, 40400, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
 	default: // a redirect, say: pass it on as the mux wrote it
 		for k, v := range rec.header {
 			w.Header()[k] = v

@@ -82,6 +82,11 @@ func TestIngestRejects(t *testing.T) {
 		{name: "bad line", target: "/events", body: good + "\n" + good + "\n{nope}\n", status: 400, want: "line 3: invalid JSON", field: "line", fval: 3},
 		{name: "bad index", target: "/events", body: "[" + good + `,{"sender_id":"a","event":"bot","timestamp":"x"}]`, status: 400, want: "index 1: timestamp: must be a number", field: "index", fval: 1},
 		{name: "empty", target: "/events", body: "", status: 400, want: "no events"},
+		// Issue 14: invalid Unicode and unrepresentable timestamps.
+		{name: "lone surrogate sender", target: "/events", body: `{"sender_id":"sur\udc00","event":"action","name":"a","timestamp":1}`, status: 400, want: `sender_id: contains a lone UTF-16 surrogate (\udc00)`},
+		{name: "lone surrogate field", target: "/events", body: good + "\n" + `{"sender_id":"s","event":"bot","text":"\ud83d","timestamp":1}`, status: 400, want: `line 2: text: contains a lone UTF-16 surrogate (\ud83d)`, field: "line", fval: 2},
+		{name: "huge timestamp", target: "/events", body: `[{"sender_id":"s","event":"action","name":"a","timestamp":1.23e29}]`, status: 400, want: "index 0: timestamp: must be Unix seconds between", field: "index", fval: 0},
+		{name: "negative huge timestamp", target: "/events", body: `{"sender_id":"s","event":"action","name":"a","timestamp":-1e12}`, status: 400, want: "timestamp: must be Unix seconds between"},
 		{name: "too large", opts: Options{MaxBodyBytes: 100}, target: "/events", body: good + "\n" + good, status: 413, want: "larger than 100 bytes"},
 		{name: "no token", opts: Options{AuthToken: "s3"}, target: "/events", body: good, status: 401, want: "auth token"},
 		{name: "wrong token", opts: Options{AuthToken: "s3"}, target: "/events?token=nope", body: good, status: 401, want: "auth token"},
@@ -238,7 +243,7 @@ func TestUnroutedRequestsAnswerJSON(t *testing.T) {
 	}
 	for _, c := range cases {
 		resp, m := do(t, s, c.method, c.target, nil)
-		if resp.StatusCode != c.status || resp.Header.Get("Content-Type") != "application/json" || m["error_code"] != float64(c.status) {
+		if resp.StatusCode != c.status || resp.Header.Get("Content-Type") != "application/json" || m["error_code"] != float64(c.status*100) {
 			t.Errorf("%s %s: %d %q %v, want %d JSON", c.method, c.target, resp.StatusCode, resp.Header.Get("Content-Type"), m, c.status)
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -150,6 +151,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !h.authorized(r) {
 		h.writeError(w, r, errNotAuthenticated)
+		return
+	}
+	if err := event.ValidText("conversation_id", id); err != nil {
+		// %FF%FE in the path: stored, it would be unreadable to Rasa.
+		h.writeError(w, r, errBadRequest(fmt.Sprintf("The conversation id (path segment %q) %s.", url.PathEscape(id), err.(*event.FieldError).Msg), event.NullValue(), ""))
 		return
 	}
 	switch r.Method {

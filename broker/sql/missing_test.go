@@ -61,3 +61,26 @@ func TestTableDroppedWhileRunning(t *testing.T) {
 		})
 	}
 }
+
+// TestInvalidSenderRefused: a sender id that is not UTF-8 never reaches
+// the sender_id column (Python's sqlite3 could not read the row back); the
+// refusal is permanent (issue 14).
+func TestInvalidSenderRefused(t *testing.T) {
+	ctx := context.Background()
+	b, err := Open(ctx, Config{DB: sqldb.Options{Dialect: sqldb.SQLite, DB: filepath.Join(t.TempDir(), "events.db")}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(ctx)
+	ev, err := event.Parse([]byte(`{"event":"action","sender_id":"s\udc00","timestamp":1,"name":"action_listen"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(ctx, ev); !errors.Is(err, broker.ErrPermanent) {
+		t.Fatalf("Publish = %v, want a permanent refusal", err)
+	}
+	var n int
+	if err := b.DB().QueryRow("SELECT COUNT(*) FROM events").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d rows (%v), want none", n, err)
+	}
+}
