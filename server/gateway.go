@@ -71,7 +71,7 @@ func NewGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions) (*G
 	if err := errors.Join(errBrokers, errSpool, errTracker, errConsumer); err != nil {
 		return nil, err
 	}
-	for _, w := range cCfg.Warnings {
+	for _, w := range append(ep.SectionWarnings(), cCfg.Warnings...) {
 		log.Warn(w)
 	}
 
