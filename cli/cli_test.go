@@ -231,3 +231,21 @@ func TestMissingTypeSaysPika(t *testing.T) {
 		t.Fatalf("config check: %v", err)
 	}
 }
+
+// TestServeHelpSaysWhatTheTokenCovers: --help names the endpoints the
+// auth token protects and those left open (issue 14).
+func TestServeHelpSaysWhatTheTokenCovers(t *testing.T) {
+	out, err := run(t, t.TempDir(), nil, "serve", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"--auth-token (?token= or Authorization: Bearer, any case):\n      POST /events, Rasa's /conversations/{id}/tracker API",
+		"open, for load balancers and Prometheus (no conversation data):\n      GET /health, /ready, /metrics, /version, /openapi.json, /",
+		"--body-timeout", "--idle-timeout", "--read-header-timeout",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("serve --help lacks %q:\n%s", want, out)
+		}
+	}
+}

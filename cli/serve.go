@@ -38,16 +38,22 @@ Every accepted event is first written to the spool (.parley/spool by
 default), a write-ahead log on disk, and then delivered to each broker at
 least once, retrying through broker outages and parley restarts.
 
-Endpoints: POST /events (ingest), Rasa's /conversations/{id}/tracker API,
-the REST consumer API (/consumers, /partitions, /openapi.json), GET /health,
-/ready, /metrics, /version. SIGINT or SIGTERM shuts down gracefully: requests
-in flight finish and the spool delivers what it can within
---shutdown-timeout; the rest is delivered on the next start.`,
+Endpoints and what they need:
+  --auth-token (?token= or Authorization: Bearer, any case):
+      POST /events, Rasa's /conversations/{id}/tracker API
+  consumer_api tokens (POST /oauth2/token), or loopback callers only
+  when consumer_api.clients is empty:
+      the REST consumer API (/consumers, /partitions, /topics)
+  open, for load balancers and Prometheus (no conversation data):
+      GET /health, /ready, /metrics, /version, /openapi.json, /
+docs/security.md says what each reveals. SIGINT or SIGTERM shuts down
+gracefully: requests in flight finish and the spool delivers what it can
+within --shutdown-timeout; the rest is delivered on the next start.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), g, f) },
 	}
 	cmd.Flags().StringVar(&f.addr, "addr", "localhost:5005", "listen address (host:port)")
-	cmd.Flags().StringVar(&f.authToken, "auth-token", "", "require this token (?token= as in Rasa, or Authorization: Bearer) on the API")
+	cmd.Flags().StringVar(&f.authToken, "auth-token", "", "require this token (?token= as in Rasa, or Authorization: Bearer) on POST /events and the conversation API; see Endpoints above")
 	cmd.Flags().StringVar(&f.maxBody, "max-body", "10MiB", "largest request body accepted (413 above)")
 	cmd.Flags().DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for requests and deliveries in flight")
 	cmd.Flags().DurationVar(&f.headerTimeout, "read-header-timeout", server.DefaultReadHeaderTimeout, "how long a client may take to send a request's headers")
