@@ -3,7 +3,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: test vet integration fault services bench fuzz fuzz-list build
+.PHONY: test vet integration fault services bench fuzz fuzz-list build client-compat
 
 build:
 	$(GO) build -o bin/parley ./cmd/parley
@@ -30,6 +30,11 @@ fault:
 
 services:
 	@scripts/services.sh up
+
+# Third-party consumer clients (pymapr-kafkarest from PyPI, kafka-rest from
+# npm, pinned, cached outside the clone) driven against parley serve.
+client-compat:
+	scripts/client-compat.sh
 
 # Every fuzz target of the repository (found, not listed, so a new one is
 # never left out), FUZZTIME each. Not part of .ci/run.
