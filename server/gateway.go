@@ -209,7 +209,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		ln, err = g.Server.Listen()
 	}
 	if err != nil {
-		return errors.Join(fmt.Errorf("start: %s on %s: %w", stepListen, g.opts.Addr, err), g.closeAll(context.WithoutCancel(ctx)))
+		return errors.Join(fmt.Errorf("start: %s: %w", stepListen, err), g.closeAll(context.WithoutCancel(ctx)))
 	}
 	g.log.Info("parley is listening", "addr", "http://"+ln.Addr().String(), "brokers", brokerNames(g.Brokers), "spool", g.Spool.Dir(), "version", g.opts.Version)
 	serveErr := g.Server.Serve(ctx, ln, g.opts.ShutdownTimeout)

@@ -179,7 +179,7 @@ func TestStartupRealFailures(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, "notadir"), []byte("a file"), 0o600)
 			return strings.Replace(yml, dir+"/rasa.db", dir+"/notadir/rasa.db", 1)
 		}, ""},
-		{"listener", "start: " + stepListen + " on " + taken.Addr().String(), func(dir, yml string) string { return yml }, taken.Addr().String()},
+		{"listener", "start: " + stepListen + ": server: listen on " + taken.Addr().String() + ": ", func(dir, yml string) string { return yml }, taken.Addr().String()},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -37,10 +37,10 @@ func bodyDeadline(timeout time.Duration, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r) // not a real connection (tests)
 			return
 		}
-		b := &deadlineBody{ReadCloser: r.Body, lift: func() { _ = rc.SetReadDeadline(time.Time{}) }}
-		r.Body = b
+		// A body left unread keeps the deadline: the server's discarding
+		// of it after the handler is bounded too.
+		r.Body = &deadlineBody{ReadCloser: r.Body, lift: func() { _ = rc.SetReadDeadline(time.Time{}) }}
 		next.ServeHTTP(w, r)
-		b.done()
 	})
 }
 
