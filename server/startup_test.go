@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -203,4 +205,52 @@ func TestStartupRealFailures(t *testing.T) {
 			waitReleased(t, before)
 		})
 	}
+}
+
+// TestLogsHoldNoSecrets: at debug level, a gateway's logs of start-up and
+// of requests carrying the auth token (in the query, as Rasa's clients
+// send it, and as a header) never hold the token (issue 14).
+func TestLogsHoldNoSecrets(t *testing.T) {
+	const token = "s3cr3t-token-value"
+	dir := t.TempDir()
+	ep, err := config.Parse("endpoints.yml", []byte(startupYAML(dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf syncBuffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	g, err := NewGateway(context.Background(), ep, GatewayOptions{AuthToken: token, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close(context.Background())
+	h := g.Server.Handler()
+	for _, target := range []string{"/events?token=" + token, "/events?token=wrong", "/conversations/c1/tracker?token=" + token, "/nothing?token=" + token} {
+		for _, method := range []string{"GET", "POST"} {
+			req := httptest.NewRequest(method, target, strings.NewReader(`{"sender_id":"s","event":"action","name":"a","timestamp":1}`))
+			req.Header.Set("Authorization", "Bearer "+token)
+			h.ServeHTTP(httptest.NewRecorder(), req)
+		}
+	}
+	if out := buf.String(); strings.Contains(out, token) || !strings.Contains(out, "path=/events") {
+		t.Fatalf("logs hold the token, or requests were not logged:\n%s", out)
+	}
+}
+
+// syncBuffer is a log destination safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
