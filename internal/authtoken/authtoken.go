@@ -1,5 +1,3 @@
-// Package authtoken checks parley's --auth-token the way Rasa does
-// (?token=) and as a bearer token, for every endpoint that takes it.
 package authtoken
 
 import (
