@@ -351,7 +351,7 @@ func (b *Broker) Ping(ctx context.Context) error {
 	if closed {
 		return broker.ErrClosed
 	}
-	if err := b.checkTopic(ctx, b.cfg.CreateTopic); err != nil {
+	if err := b.pingTopic(ctx); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("kafka: no answer from %s: %w", strings.Join(b.cfg.Seeds, ","), err)
 		}

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"errors"
 )
 
@@ -28,4 +29,14 @@ func (b *Broker) noteTopic(err error) {
 			b.log.Info("kafka topic exists now: delivering", "topic", b.cfg.Topic)
 		}
 	}
+}
+
+// pingTopic checks the topic for Ping. A topic known to be missing is
+// asked about once, without checkTopic's grace for a topic just created,
+// so that /ready answers at once while it is missing.
+func (b *Broker) pingTopic(ctx context.Context) error {
+	if b.topicMissing.Load() {
+		return b.checkTopicOnce(ctx, b.cfg.CreateTopic)
+	}
+	return b.checkTopic(ctx, b.cfg.CreateTopic)
 }
