@@ -3,7 +3,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: test vet integration browser screenshots fault services bench fuzz build client-compat
+.PHONY: test vet integration browser screenshots fault services bench fuzz fuzz-list build client-compat
 
 build:
 	$(GO) build -o bin/parley ./cmd/parley
@@ -15,6 +15,7 @@ vet:
 # Unit tests, race detector on. Integration tests skip themselves unless the
 # services' env vars are set.
 test: vet
+	@echo "== go test -race: building every package with the race detector first (minutes on a cold build cache), then testing"
 	$(GO) test -race -count=1 $(PKGS)
 
 # Every test against the real services, which must be up:
@@ -47,9 +48,18 @@ services:
 client-compat:
 	scripts/client-compat.sh
 
+# Every fuzz target of the repository (found, not listed, so a new one is
+# never left out), FUZZTIME each. Not part of .ci/run.
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test ./event -run '^$$' -fuzz FuzzParse -fuzztime 30s
-	$(GO) test ./config -run '^$$' -fuzz FuzzParse -fuzztime 30s
+	@set -e; $(MAKE) -s fuzz-list | while read -r pkg fn; do \
+		echo "== fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test "$$pkg" -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) </dev/null; \
+	done
+
+# The fuzz targets, one "package function" a line.
+fuzz-list:
+	@grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' . | sed -E 's|^(.*)/[^/]*:func (Fuzz.*)$$|\1 \2|' | sort -u
 
 # The short benchmark run of docs/benchmarks.md (services and reference
 # Rasa included); scripts/bench.sh without --short is the full one.

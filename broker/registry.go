@@ -2,6 +2,8 @@ package broker
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -85,10 +87,15 @@ func Configure(sec *config.Section) (Opener, error) {
 	}
 	sec.String("name", "") // parley's own key, read by Names; not the factory's
 	open, err := f(sec)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = sec.Err()
 	}
-	if err := sec.Err(); err != nil {
+	if err != nil {
+		if sec.Type() == "" {
+			// "username is required" puzzles whoever did not mean RabbitMQ.
+			err = errors.Join(err, &config.Error{File: sec.File(), Line: sec.Line(), Key: sec.Path(),
+				Msg: fmt.Sprintf("no type given, so Rasa's default %s (RabbitMQ) applies; set type (%s) for another broker", DefaultType, strings.Join(Types(), ", "))})
+		}
 		return nil, err
 	}
 	return open, nil

@@ -28,6 +28,27 @@ type benchFlags struct {
 	senders    int
 	cpuProfile string
 	stopProf   func()
+	// intoConfigured publishes into endpoints.yml's own destinations
+	// rather than the benchmark's (bench.OwnDestinations).
+	intoConfigured bool
+}
+
+// load reads endpoints.yml for a benchmark: the brokers' connections as
+// configured, their destinations the benchmark's own unless
+// --into-configured.
+func (f *benchFlags) load(g *globalFlags) (*config.Endpoints, error) {
+	ep, err := config.Load(g.endpoints)
+	if err != nil || f.intoConfigured {
+		return ep, err
+	}
+	if err := bench.OwnDestinations(ep.EventBrokers); err != nil {
+		return nil, err
+	}
+	if c := ep.Section("consumer_api"); c != nil {
+		c.Delete("topic")
+		c.Delete("table")
+	}
+	return ep, nil
 }
 
 func newBenchCmd(g *globalFlags) *cobra.Command {
@@ -39,11 +60,18 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 defaults) and prints a table of results, or JSON with --json. Each
 publish result is compared, in the same run, with the same workload through
 the raw client library (franz-go, amqp091-go, a batched SQL insert, a plain
-append+fsync). docs/benchmarks.md records a run and how to reproduce it.`,
+append+fsync). docs/benchmarks.md records a run and how to reproduce it.
+
+Generated events go to the benchmark's own destinations, with the brokers'
+connection settings: Kafka topic, RabbitMQ queue and exchange, and SQL
+table parley_bench_events (the topic is created), the file
+parley_bench_events.log, and a temporary spool. --into-configured writes
+into the configured topics, queues and tables instead.`,
 	}
 	cmd.PersistentFlags().BoolVar(&f.json, "json", false, "print results as JSON")
 	cmd.PersistentFlags().IntVar(&f.senders, "senders", 100, "distinct conversation ids in the generated events")
 	cmd.PersistentFlags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (pprof) to this file")
+	cmd.PersistentFlags().BoolVar(&f.intoConfigured, "into-configured", false, "publish into endpoints.yml's own topics, queues and tables (default: the benchmark's parley_bench_events)")
 	cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
 		if f.cpuProfile == "" {
 			return nil
@@ -98,7 +126,7 @@ func newBenchPublishCmd(g *globalFlags, f *benchFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ep, err := config.Load(g.endpoints)
+			ep, err := f.load(g)
 			if err != nil {
 				return err
 			}
@@ -163,7 +191,11 @@ this process on a loopback port, with the configuration of endpoints.yml.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if o.URL == "" {
-				url, stop, err := startGateway(ctx, g)
+				ep, err := f.load(g)
+				if err != nil {
+					return err
+				}
+				url, stop, err := startGateway(ctx, g, ep)
 				if err != nil {
 					return err
 				}
@@ -193,24 +225,29 @@ this process on a loopback port, with the configuration of endpoints.yml.`,
 	return cmd
 }
 
-// startGateway runs parley in this process on a loopback port with the
-// configuration of endpoints.yml, for benchmarks that need a server.
-func startGateway(ctx context.Context, g *globalFlags) (url string, stop func(), err error) {
+// startGateway runs parley in this process on a loopback port with ep
+// and a spool of its own, for benchmarks that need a server.
+func startGateway(ctx context.Context, g *globalFlags, ep *config.Endpoints) (url string, stop func(), err error) {
 	log, err := g.logger(slog.LevelWarn)
 	if err != nil {
 		return "", nil, err
 	}
-	ep, err := config.Load(g.endpoints)
+	// Never the user's spool: its backlog would go to the benchmark's
+	// destinations, and the benchmark's events would stay in it.
+	spoolDir, err := os.MkdirTemp("", "parley-bench-spool-")
 	if err != nil {
 		return "", nil, err
 	}
+	ep.EnsureSection("spool").Set("dir", spoolDir)
 	gw, err := server.NewGateway(ctx, ep, server.GatewayOptions{Addr: "127.0.0.1:0", Version: Version(), Logger: log})
 	if err != nil {
+		os.RemoveAll(spoolDir)
 		return "", nil, err
 	}
 	ln, err := gw.Server.Listen()
 	if err != nil {
 		gw.Close(context.WithoutCancel(ctx))
+		os.RemoveAll(spoolDir)
 		return "", nil, err
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -227,6 +264,7 @@ func startGateway(ctx context.Context, g *globalFlags) (url string, stop func(),
 		cctx, c := context.WithTimeout(context.Background(), time.Minute)
 		defer c()
 		gw.Close(cctx)
+		os.RemoveAll(spoolDir)
 	}, nil
 }
 

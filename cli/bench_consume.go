@@ -15,7 +15,6 @@ import (
 	"github.com/parleyhq/parley/broker"
 	kafkabroker "github.com/parleyhq/parley/broker/kafka"
 	sqlbroker "github.com/parleyhq/parley/broker/sql"
-	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/consumer"
 	"github.com/parleyhq/parley/internal/sqldb"
 )
@@ -43,7 +42,7 @@ is the median of the rounds' ratios.`,
 			if err != nil {
 				return err
 			}
-			ep, err := config.Load(g.endpoints)
+			ep, err := f.load(g)
 			if err != nil {
 				return err
 			}
@@ -114,7 +113,7 @@ is the median of the rounds' ratios.`,
 					return bench.ConsumeSQL(ctx, db, bc.Table, events, io.Discard)
 				}}
 			}
-			url, stop, err := startGateway(ctx, g)
+			url, stop, err := startGateway(ctx, g, ep)
 			if err != nil {
 				return err
 			}

@@ -40,15 +40,18 @@ reports the ingest result and how flat the memory stayed after warm-up.`,
 			}
 			defer os.RemoveAll(dir)
 			if g.endpoints != "" || fileExists(config.DefaultFile) {
-				src := g.endpoints
-				if src == "" {
-					src = config.DefaultFile
-				}
-				data, err := os.ReadFile(src)
+				ep, err := f.load(g)
 				if err != nil {
 					return err
 				}
-				if err := os.WriteFile(filepath.Join(dir, config.DefaultFile), data, 0o644); err != nil {
+				ep.EnsureSection("spool").Set("dir", filepath.Join(dir, "spool"))
+				// Resolved, secrets included: 0600, in a directory removed
+				// at the end.
+				data, err := ep.YAML()
+				if err != nil {
+					return err
+				}
+				if err := os.WriteFile(filepath.Join(dir, config.DefaultFile), data, 0o600); err != nil {
 					return err
 				}
 			}

@@ -200,3 +200,52 @@ func TestPairedRatioCancelsDrift(t *testing.T) {
 		t.Fatalf("no rounds: %v", got)
 	}
 }
+
+// TestConfigCheckStrict: a misspelt section is a warning, and --strict
+// makes warnings fail the check, for deployment pipelines (issue 14).
+func TestConfigCheckStrict(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "endpoints.yml"), []byte("event_brokr:\n  type: file\n"), 0o600)
+	out, err := run(t, dir, nil, "config", "check")
+	if err != nil || !strings.Contains(out, "# endpoints.yml:1: event_brokr: unknown section, ignored (did you mean event_broker?)") {
+		t.Fatalf("config check: %v\n%s", err, out)
+	}
+	_, err = run(t, dir, nil, "config", "check", "--strict")
+	if err == nil || !strings.Contains(err.Error(), "--strict: warnings fail the check:\nendpoints.yml:1: event_brokr: unknown section") {
+		t.Fatalf("config check --strict: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "endpoints.yml"), []byte("event_broker:\n  type: file\n"), 0o600)
+	if _, err := run(t, dir, nil, "config", "check", "--strict"); err != nil {
+		t.Fatalf("config check --strict on a clean file: %v", err)
+	}
+}
+
+// TestMissingTypeSaysPika: a broker section without type is Rasa's pika,
+// and the errors of that type say so (issue 14).
+func TestMissingTypeSaysPika(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "endpoints.yml"), []byte("event_broker:\n  url: localhost\n"), 0o600)
+	_, err := run(t, dir, nil, "config", "check")
+	if err == nil || !strings.Contains(err.Error(), "endpoints.yml:2: event_broker.username: is required") ||
+		!strings.Contains(err.Error(), "endpoints.yml:2: event_broker: no type given, so Rasa's default pika (RabbitMQ) applies; set type (") {
+		t.Fatalf("config check: %v", err)
+	}
+}
+
+// TestServeHelpSaysWhatTheTokenCovers: --help names the endpoints the
+// auth token protects and those left open (issue 14).
+func TestServeHelpSaysWhatTheTokenCovers(t *testing.T) {
+	out, err := run(t, t.TempDir(), nil, "serve", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"--auth-token (?token= or Authorization: Bearer, any case):\n      POST /events, Rasa's /conversations/{id}/tracker API",
+		"open, for load balancers and Prometheus (no conversation data):\n      GET /health, /ready, /metrics, /version, /openapi.json, /",
+		"--body-timeout", "--idle-timeout", "--read-header-timeout",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("serve --help lacks %q:\n%s", want, out)
+		}
+	}
+}

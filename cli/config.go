@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -33,6 +34,7 @@ func checkEventBrokers(ep *config.Endpoints) ([]string, error) {
 
 func newConfigCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Inspect endpoints.yml"}
+	var strict bool
 	check := &cobra.Command{
 		Use:   "check",
 		Short: "Validate endpoints.yml and print the resolved configuration, secrets masked",
@@ -40,14 +42,17 @@ func newConfigCmd(g *globalFlags) *cobra.Command {
 connecting to anything, and prints the configuration with environment
 variables resolved and secrets masked, followed by notes and warnings.
 On errors it prints every one, each naming the file, line and key, and
-exits with status 1.`,
+exits with status 1. With --strict, warnings (a misspelt section or key
+among them) fail it too: the check to put in a deployment pipeline.`,
+		Example: `  parley config check
+  parley config check --strict --endpoints deploy/endpoints.yml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ep, err := config.Load(g.endpoints)
 			if err != nil {
 				return err
 			}
-			var notes []string
+			notes := ep.SectionWarnings()
 			var errs []error
 			for _, check := range sectionCheckers {
 				n, err := check(ep)
@@ -58,6 +63,9 @@ exits with status 1.`,
 			}
 			if len(errs) > 0 {
 				return fmt.Errorf("%s is not valid:\n%w", ep.File, errors.Join(errs...))
+			}
+			if w := warningsOf(ep.File, notes); strict && len(w) > 0 {
+				return fmt.Errorf("%s: --strict: warnings fail the check:\n%s", ep.File, strings.Join(w, "\n"))
 			}
 			out, err := ep.Redacted()
 			if err != nil {
@@ -71,6 +79,19 @@ exits with status 1.`,
 			return nil
 		},
 	}
+	check.Flags().BoolVar(&strict, "strict", false, "fail on warnings too (unknown sections and keys, ignored settings)")
 	cmd.AddCommand(check)
 	return cmd
+}
+
+// warningsOf picks the warnings out of the notes: those positioned in the
+// file ("endpoints.yml:3: key: ..."), not the summaries.
+func warningsOf(file string, notes []string) []string {
+	var out []string
+	for _, n := range notes {
+		if strings.HasPrefix(n, file+":") {
+			out = append(out, n)
+		}
+	}
+	return out
 }

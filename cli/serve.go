@@ -20,6 +20,9 @@ type serveFlags struct {
 	maxBody         string
 	shutdownTimeout time.Duration
 	ui              bool
+	headerTimeout   time.Duration
+	bodyTimeout     time.Duration
+	idleTimeout     time.Duration
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -36,21 +39,30 @@ Every accepted event is first written to the spool (.parley/spool by
 default), a write-ahead log on disk, and then delivered to each broker at
 least once, retrying through broker outages and parley restarts.
 
-Endpoints: POST /events (ingest), Rasa's /conversations/{id}/tracker API,
-the REST consumer API (/consumers, /partitions, /openapi.json), GET /health,
-/ready, /metrics, /version, and a read-only web UI at /ui/ (log in with
---auth-token; without one, loopback callers only; docs/ui.md). SIGINT or
-SIGTERM shuts down gracefully: requests in flight finish and the spool
-delivers what it can within --shutdown-timeout; the rest is delivered on
-the next start.`,
+Endpoints and what they need:
+  --auth-token (?token= or Authorization: Bearer, any case):
+      POST /events, Rasa's /conversations/{id}/tracker API
+  consumer_api tokens (POST /oauth2/token), or loopback callers only
+  when consumer_api.clients is empty:
+      the REST consumer API (/consumers, /partitions, /topics)
+  open, for load balancers and Prometheus (no conversation data):
+      GET /health, /ready, /metrics, /version, /openapi.json, /
+  the read-only web UI at /ui/: log in with --auth-token; without one,
+  loopback callers only (docs/ui.md)
+docs/security.md says what each reveals. SIGINT or SIGTERM shuts down
+gracefully: requests in flight finish and the spool delivers what it can
+within --shutdown-timeout; the rest is delivered on the next start.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), g, f) },
 	}
 	cmd.Flags().StringVar(&f.addr, "addr", "localhost:5005", "listen address (host:port)")
-	cmd.Flags().StringVar(&f.authToken, "auth-token", "", "require this token (?token= as in Rasa, or Authorization: Bearer) on the API")
+	cmd.Flags().StringVar(&f.authToken, "auth-token", "", "require this token (?token= as in Rasa, or Authorization: Bearer) on POST /events and the conversation API; see Endpoints above")
 	cmd.Flags().StringVar(&f.maxBody, "max-body", "10MiB", "largest request body accepted (413 above)")
 	cmd.Flags().DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for requests and deliveries in flight")
 	cmd.Flags().BoolVar(&f.ui, "ui", true, "serve the read-only web UI at /ui/")
+	cmd.Flags().DurationVar(&f.headerTimeout, "read-header-timeout", server.DefaultReadHeaderTimeout, "how long a client may take to send a request's headers")
+	cmd.Flags().DurationVar(&f.bodyTimeout, "body-timeout", server.DefaultBodyTimeout, "how long a client may take to send a request's body (408 after)")
+	cmd.Flags().DurationVar(&f.idleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long an idle keep-alive connection stays open")
 	return cmd
 }
 
@@ -71,6 +83,7 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) error {
 	gw, err := server.NewGateway(ctx, ep, server.GatewayOptions{
 		Addr: f.addr, AuthToken: f.authToken, MaxBodyBytes: maxBody,
 		ShutdownTimeout: f.shutdownTimeout, Version: Version(), Logger: log, NoUI: !f.ui,
+		ReadHeaderTimeout: f.headerTimeout, BodyTimeout: f.bodyTimeout, IdleTimeout: f.idleTimeout,
 	})
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -201,26 +202,51 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("event_broker:\n  type: kafka\n  url: a,b\n"))
 	f.Add([]byte("event_broker:\n  - type: sql\n  - type: file\n    path: ${HOME}\n"))
 	f.Add([]byte("a: &x {b: *x}\n"))
+	f.Add([]byte(billionLaughs()))
+	f.Add([]byte("a: &a {type: file}\nevent_broker:\n  <<: *a\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ep, err := Parse("f.yml", data)
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), "f.yml") {
-				t.Fatalf("error does not name the file: %v", err)
+		// Each input has a time bound, so that an input that stalls the
+		// loader (an alias bomb) fails the fuzzer instead of passing it at
+		// 0 execs/s.
+		done := make(chan string, 1)
+		go func() { done <- fuzzParseOnce(data) }()
+		select {
+		case msg := <-done:
+			if msg != "" {
+				t.Fatal(msg)
 			}
-			return
-		}
-		for _, s := range ep.EventBrokers {
-			s.Type()
-			s.Int("port", 0)
-			s.StringList("url", nil)
-			s.Bool("x", false)
-			s.Sub("y")
-			if err := s.Err(); err != nil && !strings.HasPrefix(err.Error(), "f.yml") {
-				t.Fatalf("error does not name the file: %v", err)
-			}
-		}
-		if _, err := ep.Redacted(); err != nil {
-			t.Fatalf("Redacted: %v", err)
+		case <-time.After(fuzzInputBound):
+			t.Fatalf("Parse of %d bytes took more than %v: %q", len(data), fuzzInputBound, data)
 		}
 	})
+}
+
+// fuzzInputBound is generous for a race-instrumented run on a busy
+// machine; a bounded parse of a small input takes milliseconds.
+const fuzzInputBound = 5 * time.Second
+
+// fuzzParseOnce runs the checks of FuzzParse on data and returns what
+// failed, or "".
+func fuzzParseOnce(data []byte) string {
+	ep, err := Parse("f.yml", data)
+	if err != nil {
+		if !strings.HasPrefix(err.Error(), "f.yml") {
+			return fmt.Sprintf("error does not name the file: %v", err)
+		}
+		return ""
+	}
+	for _, s := range ep.EventBrokers {
+		s.Type()
+		s.Int("port", 0)
+		s.StringList("url", nil)
+		s.Bool("x", false)
+		s.Sub("y")
+		if err := s.Err(); err != nil && !strings.HasPrefix(err.Error(), "f.yml") {
+			return fmt.Sprintf("error does not name the file: %v", err)
+		}
+	}
+	if _, err := ep.Redacted(); err != nil {
+		return fmt.Sprintf("Redacted: %v", err)
+	}
+	return ""
 }

@@ -178,28 +178,84 @@ func yamlError(file string, err error) error {
 
 var envRef = regexp.MustCompile(`\$\{([^}]*)\}`)
 
-// resolve expands aliases and ${VAR} references in place and rejects
-// duplicate keys, which YAML forbids and which would silently drop a value.
+// resolve expands aliases, merge keys and ${VAR} references in place and
+// rejects duplicate keys, which YAML forbids and which would silently drop
+// a value.
 func resolve(file, path string, n *yaml.Node, depth int, errs *[]error) {
+	r := &resolver{file: file, errs: errs}
+	r.resolve(path, n, depth)
+}
+
+// Bounds of what aliases may expand to: a 400-byte file of nested aliases
+// ("billion laughs") would otherwise expand to billions of values.
+const (
+	maxResolvedValues = 100_000
+	maxResolvedBytes  = 10 << 20
+)
+
+type resolver struct {
+	file      string
+	errs      *[]error
+	values    int    // nodes visited, aliases expanded
+	bytes     int    // scalar bytes visited
+	over      bool   // a bound was crossed (reported once)
+	aliasLine int    // line of the outermost alias being expanded
+	aliasPath string // and its key
+}
+
+func (r *resolver) fail(line int, path, msg string) {
+	*r.errs = append(*r.errs, &Error{File: r.file, Line: line, Key: path, Msg: msg})
+}
+
+// count charges n to the budget and reports whether resolving may go on.
+func (r *resolver) count(n *yaml.Node, path string) bool {
+	if r.over {
+		return false
+	}
+	r.values++
+	r.bytes += len(n.Value)
+	if r.values > maxResolvedValues || r.bytes > maxResolvedBytes {
+		r.over = true
+		line := r.aliasLine
+		if line == 0 {
+			line = n.Line
+		} else {
+			path = r.aliasPath
+		}
+		r.fail(line, path, fmt.Sprintf("aliases expand to more than %d values or %d MiB (nested aliases, a \"billion laughs\"?): write the values out", maxResolvedValues, maxResolvedBytes>>20))
+		return false
+	}
+	return true
+}
+
+func (r *resolver) resolve(path string, n *yaml.Node, depth int) {
 	if depth > 100 {
-		*errs = append(*errs, &Error{File: file, Line: n.Line, Key: path, Msg: "nesting too deep"})
+		r.fail(n.Line, path, "nesting too deep")
+		return
+	}
+	if !r.count(n, path) {
 		return
 	}
 	switch n.Kind {
 	case yaml.AliasNode:
 		if n.Alias != nil {
+			if r.aliasLine == 0 {
+				r.aliasLine, r.aliasPath = n.Line, path
+				defer func() { r.aliasLine, r.aliasPath = 0, "" }()
+			}
 			*n = *n.Alias
-			resolve(file, path, n, depth+1, errs)
+			r.resolve(path, n, depth+1)
 		}
 	case yaml.ScalarNode:
 		if strings.Contains(n.Value, "${") {
-			expandEnv(file, path, n, errs)
+			expandEnv(r.file, path, n, r.errs)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			resolve(file, fmt.Sprintf("%s[%d]", path, i), c, depth+1, errs)
+			r.resolve(fmt.Sprintf("%s[%d]", path, i), c, depth+1)
 		}
 	case yaml.MappingNode:
+		r.merge(path, n, depth)
 		seen := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
@@ -208,12 +264,62 @@ func resolve(file, path string, n *yaml.Node, depth int, errs *[]error) {
 				p = path + "." + k.Value
 			}
 			if first, dup := seen[k.Value]; dup {
-				*errs = append(*errs, &Error{File: file, Line: k.Line, Key: p, Msg: fmt.Sprintf("key repeated (first on line %d)", first)})
+				r.fail(k.Line, p, fmt.Sprintf("key repeated (first on line %d)", first))
 			}
 			seen[k.Value] = k.Line
-			resolve(file, p, n.Content[i+1], depth+1, errs)
+			r.resolve(p, n.Content[i+1], depth+1)
 		}
 	}
+}
+
+// isMergeKey reports YAML's merge key, a plain <<.
+func isMergeKey(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" && k.Style == 0
+}
+
+// merge replaces the merge keys (<<: *base, or <<: [*a, *b]) of mapping n
+// by the merged mappings' keys, as YAML 1.1 defines them: n's own keys
+// win, then the first mapping listed.
+func (r *resolver) merge(path string, n *yaml.Node, depth int) {
+	var own, merged []*yaml.Node
+	found := false
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if !isMergeKey(k) {
+			own = append(own, k, v)
+			continue
+		}
+		found = true
+		r.resolve(path, v, depth+1)
+		if r.over {
+			return
+		}
+		sources := []*yaml.Node{v}
+		if v.Kind == yaml.SequenceNode {
+			sources = v.Content
+		}
+		for _, m := range sources {
+			if m.Kind != yaml.MappingNode {
+				r.fail(k.Line, path, "<< (merge key) must merge a mapping or a list of mappings, got a "+kindName(m))
+				continue
+			}
+			merged = append(merged, m.Content...)
+		}
+	}
+	if !found {
+		return
+	}
+	have := map[string]bool{}
+	for i := 0; i < len(own); i += 2 {
+		have[own[i].Value] = true
+	}
+	for i := 0; i+1 < len(merged); i += 2 {
+		if k := merged[i]; !have[k.Value] {
+			have[k.Value] = true
+			own = append(own, k, merged[i+1])
+		}
+	}
+	n.Content = own
 }
 
 // expandEnv replaces ${VAR} in a scalar, as Rasa does for endpoints.yml,

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -11,16 +12,60 @@ import (
 // Mask replaces secrets in printed configuration.
 const Mask = "******"
 
-// IsSecretKey reports whether a key's value must not be printed.
+// IsSecretKey reports whether a key's value must not be printed. The rule
+// fails closed: a key is secret when one of its words (split at _, - and .)
+// names a secret (password, secret, token, key, credential...) or contains
+// one (sslpassword, apikey), unless its last word says the value is about
+// the secret rather than the secret (token_ttl, ssl_keyfile is one word
+// and a path). So signing_key, private_key, sasl_password and
+// client_secret_hash are masked, token_ttl and sasl_mechanism are not.
 func IsSecretKey(key string) bool {
-	k := strings.ToLower(key)
-	for _, s := range []string{"password", "secret", "token"} {
-		if strings.Contains(k, s) {
+	words := strings.FieldsFunc(strings.ToLower(key), func(r rune) bool { return r == '_' || r == '-' || r == '.' || r == ' ' })
+	if len(words) == 0 {
+		return false
+	}
+	if notSecretSuffix[words[len(words)-1]] {
+		return false
+	}
+	for _, w := range words {
+		if secretWords[w] {
 			return true
+		}
+		for _, s := range secretParts {
+			if strings.Contains(w, s) {
+				return true
+			}
 		}
 	}
 	return false
 }
+
+// secretWords are words that name a secret on their own.
+var secretWords = map[string]bool{
+	"key": true, "pass": true, "pwd": true, "passwd": true, "pin": true,
+	"auth": true, "credential": true, "credentials": true, "cookie": true,
+	"signature": true, "hash": true, "salt": true, "private": true,
+}
+
+// secretParts name a secret inside a longer word (sslpassword, apikey).
+var secretParts = []string{"password", "secret", "token", "apikey", "passphrase", "credential", "privatekey"}
+
+// notSecretSuffix are last words that make a key describe a secret
+// without holding it.
+var notSecretSuffix = map[string]bool{
+	"ttl": true, "lifetime": true, "expiry": true, "expires": true, "timeout": true,
+	"file": true, "path": true, "url": true, "endpoint": true, "type": true,
+	"mechanism": true, "name": true, "id": true, "username": true, "user": true,
+	"length": true, "size": true, "header": true, "enabled": true,
+}
+
+// dsnPassword finds passwords in key=value connection strings
+// ("host=db password=x").
+var dsnPassword = regexp.MustCompile(`(?i)\b(password|sslpassword|passwd|pwd)=('[^']*'|\S+)`)
+
+// isKeyMaterial reports values that hold key material whatever their key
+// is called: PEM blocks.
+func isKeyMaterial(v string) bool { return strings.Contains(v, "-----BEGIN ") }
 
 // RedactURL masks the password of a URL such as amqp://user:pw@host/.
 func RedactURL(s string) string {
@@ -68,10 +113,12 @@ func redactNode(n *yaml.Node, key string) *yaml.Node {
 		if isNull(n) {
 			break
 		}
-		if IsSecretKey(key) {
+		if IsSecretKey(key) || isKeyMaterial(n.Value) {
 			c.Value, c.Tag, c.Style = Mask, "!!str", 0
 		} else if strings.Contains(n.Value, "://") {
 			c.Value = RedactURL(n.Value)
+		} else if dsnPassword.MatchString(n.Value) {
+			c.Value = dsnPassword.ReplaceAllString(n.Value, "${1}="+Mask)
 		}
 	case yaml.MappingNode, yaml.SequenceNode:
 		c.Content = make([]*yaml.Node, len(n.Content))

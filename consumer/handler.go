@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parleyhq/parley/consumer/auth"
+	"github.com/parleyhq/parley/event"
 )
 
 // Options configure NewHandler.
@@ -293,6 +294,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt *route) error
 	case keyGroup:
 		rc.key.group = r.PathValue("group")
 	}
+	if err := validKey(rc.key, rt.key == keyHeaders); err != nil {
+		return err
+	}
 	if rt.key != keyNone && !rt.create {
 		in, err := h.eng.get(rc.key, rc.owner)
 		if err != nil {
@@ -430,3 +434,15 @@ func (w *statusWriter) wrote() bool { return w.status != 0 }
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) code() int { return cmp.Or(w.status, http.StatusOK) }
+
+// validKey refuses instance names that are not valid UTF-8 (issue 14: no
+// invalid text is stored or echoed), naming the header or path segment.
+func validKey(k instanceKey, fromHeaders bool) *Error {
+	where := map[bool][2]string{true: {"consumer-group header", "consumer-name header"}, false: {"group path segment", "name path segment"}}[fromHeaders]
+	for i, v := range []string{k.group, k.name} {
+		if err := event.ValidText(where[i], v); err != nil {
+			return apiErr(http.StatusBadRequest, CodeInvalidRequest, "%s", err.Error())
+		}
+	}
+	return nil
+}

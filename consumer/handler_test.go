@@ -93,6 +93,20 @@ func TestCreateErrors(t *testing.T) {
 			t.Fatalf("got %s", r)
 		}
 	})
+	// Issue 14: an instance name that is not UTF-8 is refused, naming
+	// where it came from.
+	t.Run("invalid UTF-8 header", func(t *testing.T) {
+		r := env.API.Do("POST", "/consumers", map[string]string{"consumer-group": "g\xff", "consumer-name": "c9"}, nil)
+		if r.Status != 400 || r.ErrorCode() != consumer.CodeInvalidRequest || !strings.Contains(string(r.Body), "consumer-group header: is not valid UTF-8") {
+			t.Fatalf("got %s", r)
+		}
+	})
+	t.Run("invalid UTF-8 path segment", func(t *testing.T) {
+		r := env.API.Do("POST", "/consumers/g%FF%FE", nil, map[string]any{"name": "c9"})
+		if r.Status != 400 || !strings.Contains(string(r.Body), "group path segment: is not valid UTF-8") {
+			t.Fatalf("got %s", r)
+		}
+	})
 	t.Run("Mix values as JSON strings", func(t *testing.T) {
 		env.API.Create("g3", "c1", map[string]any{"auto.offset.reset": "latest", "consumer.request.timeout.ms": "1000", "fetch.min.bytes": "-1", "auto.commit.enable": "false"})
 	})

@@ -50,13 +50,14 @@ func (e Event) Validate() error {
 	case ts.kind != Number:
 		add("timestamp", "must be a number (Unix seconds), got "+ts.kind.String())
 	default:
-		if f, _ := ts.Float(); math.IsInf(f, 0) {
-			add("timestamp", "must be a finite number of seconds, got "+ts.s)
+		if f, _ := ts.Float(); math.IsInf(f, 0) || f < MinTimestamp || f > MaxTimestamp {
+			add("timestamp", "must be Unix seconds between -62135596800 and 253402300799 (years 1 to 9999, which every broker, Rasa and the consumer API can represent), got "+ts.s)
 		}
 	}
 	if md, ok := e.body.Get("metadata"); ok && md.kind != Object && md.kind != Null {
 		add("metadata", "must be an object, got "+md.kind.String())
 	}
+	checkText("", e.body, add)
 	for _, spec := range typeSpecs[t.Str()] {
 		v, ok := e.body.Get(spec.name)
 		switch {
@@ -72,15 +73,27 @@ func (e Event) Validate() error {
 	return errs
 }
 
-// ValidateForPublish is Validate plus a non-empty SenderID, which every
-// published event carries.
+// The range of an event's timestamp: years 1 to 9999 (Python's datetime,
+// RFC 3339), whose milliseconds fit the int64 of Kafka records and of the
+// consumer API's record timestamps.
+const (
+	MinTimestamp = -62135596800 // 0001-01-01T00:00:00Z
+	MaxTimestamp = 253402300799 // 9999-12-31T23:59:59Z
+)
+
+// ValidateForPublish is Validate plus a non-empty SenderID in valid UTF-8,
+// which every published event carries.
 func (e Event) ValidateForPublish() error {
 	err := e.Validate()
-	if e.SenderID != "" {
+	var errs ValidationError
+	switch {
+	case e.SenderID == "":
+		errs = append(errs, &FieldError{Field: "sender_id", Msg: "is missing (every published event needs its conversation id)"})
+	case ValidText("sender_id", e.SenderID) != nil:
+		errs = append(errs, ValidText("sender_id", e.SenderID).(*FieldError))
+	default:
 		return err
 	}
-	var errs ValidationError
-	errs = append(errs, &FieldError{Field: "sender_id", Msg: "is missing (every published event needs its conversation id)"})
 	if ve, ok := err.(ValidationError); ok {
 		errs = append(errs, ve...)
 	}

@@ -48,7 +48,7 @@ parley_pub() {
 	mkdir -p "$dir"
 	printf '%s' "$2" >"$dir/endpoints.yml"
 	log "parley publish: $name ($n events, $rounds rounds)"
-	(cd "$dir" && env ${3:+"$3"} "$parley" bench publish --json --events "$n" --rounds "$rounds" >"$out/publish-$name.json")
+	(cd "$dir" && env ${3:+"$3"} "$parley" bench publish --into-configured --json --events "$n" --rounds "$rounds" >"$out/publish-$name.json")
 }
 
 # rasa_pub NAME YAML COUNT [ENV=...]: Rasa's own broker on the same service.
@@ -125,7 +125,7 @@ cleanup+=("'$py' '$capture' kafka-topic '$PARLEY_KAFKA_SEEDS' delete '$run-consu
 printf 'event_broker:\n  type: kafka\n  url: %s\n  topic: %s\n  security_protocol: PLAINTEXT\nconsumer_api:\n  rate_limit: 0\n  max_records: 5000\n' \
 	"$PARLEY_KAFKA_SEEDS" "$run-consume" >"$work/consume/endpoints.yml"
 log "consume $consume_events events: direct franz-go, records (JSON, NDJSON values), SSE (records, values)"
-(cd "$work/consume" && "$parley" bench consume --json --events "$consume_events" --rounds 5 >"$out/consume.json")
+(cd "$work/consume" && "$parley" bench consume --into-configured --json --events "$consume_events" --rounds 5 >"$out/consume.json")
 
 mkdir -p "$work/soak"
 log "soak: 2000 events/s for $soak_for"

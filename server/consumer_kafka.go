@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	kafkabroker "github.com/parleyhq/parley/broker/kafka"
 	"github.com/parleyhq/parley/config"
@@ -22,6 +25,9 @@ func openKafkaSource(ctx context.Context, sec *config.Section, cfg consumer.Conf
 	if err != nil {
 		return nil, fmt.Errorf("consumer API: %w", err)
 	}
+	// A topic created after the start is served within a second rather
+	// than franz-go's 5s of cached "unknown topic" metadata (issue 21).
+	opts = append(opts, kgo.MetadataMinAge(time.Second))
 	topic := cfg.Topic
 	if topic == "" {
 		topic = kc.Topic

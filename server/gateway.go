@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -26,10 +27,19 @@ type GatewayOptions struct {
 	AuthToken       string
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
-	Version         string
-	Logger          *slog.Logger
+	// ReadHeaderTimeout, BodyTimeout and IdleTimeout bound requests (see
+	// Options; zero means the default).
+	ReadHeaderTimeout time.Duration
+	BodyTimeout       time.Duration
+	IdleTimeout       time.Duration
+	Version           string
+	Logger            *slog.Logger
 	// NoUI turns the web UI at /ui/ off.
 	NoUI bool
+
+	// failStep, when set (tests), is called before each start-up step
+	// and makes the step fail with its error.
+	failStep func(step string) error
 }
 
 // Gateway is a whole configured parley: the event brokers behind the
@@ -50,7 +60,7 @@ type Gateway struct {
 // NewGateway validates every section of ep first (so a bad file fails
 // before anything is opened), then opens the brokers, the spool, the
 // tracker store and the consumer API's source, and builds the server.
-func NewGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions) (g *Gateway, err error) {
+func NewGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions) (*Gateway, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -65,46 +75,77 @@ func NewGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions) (g 
 	if err := errors.Join(errBrokers, errSpool, errTracker, errConsumer); err != nil {
 		return nil, err
 	}
-	for _, w := range cCfg.Warnings {
+	for _, w := range append(ep.SectionWarnings(), cCfg.Warnings...) {
 		log.Warn(w)
 	}
 
-	g = &Gateway{log: log, opts: o}
-	defer func() {
-		if err != nil {
-			g.closeAll(context.WithoutCancel(ctx))
-		}
-	}()
+	return openGateway(ctx, ep, o, spCfg, trCfg, cCfg)
+}
+
+// Start-up steps, named in the error of the one that fails.
+const (
+	stepBrokers        = "open event brokers"
+	stepConsumerSource = "open the consumer API's source"
+	stepSpool          = "open the spool"
+	stepTrackerStore   = "open the tracker store"
+	stepConversations  = "build the conversation API"
+	stepConsumerAPI    = "build the consumer API"
+	stepServer         = "build the HTTP server"
+	stepListen         = "listen"
+)
+
+// openGateway opens the gateway's parts in order. When one fails, what
+// was opened before it is closed in reverse order and the error names the
+// step; nothing is left running.
+func openGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions, spCfg spool.Config, trCfg tracker.Config, cCfg consumer.Config) (*Gateway, error) {
+	log := o.Logger
+	g := &Gateway{log: log, opts: o}
+	fail := func(step string, err error) (*Gateway, error) {
+		cerr := g.closeAll(context.WithoutCancel(ctx))
+		return nil, errors.Join(fmt.Errorf("start: %s: %w", step, err), cerr)
+	}
+	step := g.step
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	g.Brokers, err = broker.OpenAll(ctx, ep.EventBrokers, broker.Env{Logger: log})
+	err := step(stepBrokers)
+	if err == nil {
+		g.Brokers, err = broker.OpenAll(ctx, ep.EventBrokers, broker.Env{Logger: log})
+	}
 	if err != nil {
-		return nil, err
+		return fail(stepBrokers, err)
 	}
 	g.closers = append(g.closers, broker.Fanout(g.Brokers).Close)
 
 	// The consumer API's source comes before the spool: the SQL source
 	// wraps the SQL broker so that long polls wake on each commit.
-	src, err := openConsumerSource(ctx, ep, cCfg, g.Brokers, log)
+	var src *consumerSource
+	if err = step(stepConsumerSource); err == nil {
+		src, err = openConsumerSource(ctx, ep, cCfg, g.Brokers, log)
+	}
 	if err != nil {
-		return nil, err
+		return fail(stepConsumerSource, err)
 	}
 	if src != nil {
 		g.closers = append(g.closers, src.close)
 	}
 
-	g.Spool, err = spool.Open(ctx, spCfg, g.Brokers, spool.WithLogger(log), spool.WithRegisterer(reg))
+	if err = step(stepSpool); err == nil {
+		g.Spool, err = spool.Open(ctx, spCfg, g.Brokers, spool.WithLogger(log), spool.WithRegisterer(reg))
+	}
 	if err != nil {
-		return nil, err
+		return fail(stepSpool, err)
 	}
 	g.closers = append(g.closers, g.Spool.Close)
 
-	g.Store, err = tracker.Open(ctx, trCfg, log)
-	if err != nil {
-		return nil, err
+	if err = step(stepTrackerStore); err == nil {
+		g.Store, err = tracker.Open(ctx, trCfg, log)
 	}
-	g.closers = append(g.closers, func(context.Context) error { return g.Store.Close() })
+	if err != nil {
+		return fail(stepTrackerStore, err)
+	}
+	store := g.Store
+	g.closers = append(g.closers, func(context.Context) error { return store.Close() })
 
 	// The UI's live tail sees what both APIs accept.
 	var live *ui.Live
@@ -113,16 +154,20 @@ func NewGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions) (g 
 		live = ui.NewLive(0)
 		ingestPub, convPub = live.Tap(g.Spool, "events"), live.Tap(g.Spool, "conversations")
 	}
-	conv, err := tracker.NewHandler(tracker.HandlerOptions{
-		Store: g.Store, Publisher: convPub, AuthToken: o.AuthToken, MaxBodyBytes: o.MaxBodyBytes,
-		Version: o.Version, Logger: log, Registerer: reg, RetryAfter: spool.RetryAfter,
-	})
-	if err != nil {
-		return nil, err
+	var conv http.Handler
+	if err = step(stepConversations); err == nil {
+		conv, err = tracker.NewHandler(tracker.HandlerOptions{
+			Store: g.Store, Publisher: convPub, AuthToken: o.AuthToken, MaxBodyBytes: o.MaxBodyBytes,
+			Version: o.Version, Logger: log, Registerer: reg, RetryAfter: spool.RetryAfter,
+		})
 	}
+	if err != nil {
+		return fail(stepConversations, err)
+	}
+	sp := g.Spool
 	checks := []Check{
-		{Name: "spool", Probe: func(context.Context) error { return g.Spool.Ready() }},
-		{Name: "tracker store", Probe: func(ctx context.Context) error { return tracker.Ping(ctx, g.Store) }},
+		{Name: "spool", Probe: func(context.Context) error { return sp.Ready() }},
+		{Name: "tracker store", Probe: func(ctx context.Context) error { return tracker.Ping(ctx, store) }},
 	}
 	for _, b := range g.Brokers {
 		if p, ok := b.Broker.(broker.Pinger); ok {
@@ -132,19 +177,26 @@ func NewGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions) (g 
 	sopts := Options{
 		Addr: o.Addr, Version: o.Version, Logger: log, Publisher: ingestPub, AuthToken: o.AuthToken,
 		MaxBodyBytes: o.MaxBodyBytes, Registry: reg, Checks: checks,
+		ReadHeaderTimeout: o.ReadHeaderTimeout, BodyTimeout: o.BodyTimeout, IdleTimeout: o.IdleTimeout,
 		Prefixes: map[string]http.Handler{"/conversations/": conv},
 	}
 	if src != nil {
-		g.Consumer, err = consumer.NewHandler(consumer.Options{Config: src.cfg, Source: src.Source, Logger: log, Registerer: reg})
-		if err != nil {
-			return nil, err
+		if err = step(stepConsumerAPI); err == nil {
+			g.Consumer, err = consumer.NewHandler(consumer.Options{Config: src.cfg, Source: src.Source, Logger: log, Registerer: reg})
 		}
-		for _, n := range g.Consumer.StartupNotes() {
+		if err != nil {
+			return fail(stepConsumerAPI, err)
+		}
+		ch := g.Consumer
+		// Closed before its source (closers run in reverse order): Run
+		// closes it earlier, at shutdown, which makes this a no-op.
+		g.closers = append(g.closers, ch.Close)
+		for _, n := range ch.StartupNotes() {
 			log.Warn(n)
 		}
-		sopts.Mounts = append(sopts.Mounts, g.Consumer.Register)
+		sopts.Mounts = append(sopts.Mounts, ch.Register)
 		sopts.OnShutdown = append(sopts.OnShutdown, func(ctx context.Context) {
-			if err := g.Consumer.Close(ctx); err != nil {
+			if err := ch.Close(ctx); err != nil {
 				log.Warn("closing consumer API", "err", err)
 			}
 		})
@@ -161,7 +213,7 @@ func NewGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions) (g 
 			}
 		}
 		if g.UI, err = ui.New(uo); err != nil {
-			return nil, err
+			return fail(stepServer, err)
 		}
 		g.closers = append(g.closers, g.UI.Close)
 		sopts.Mounts = append(sopts.Mounts, g.UI.Register)
@@ -169,9 +221,11 @@ func NewGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions) (g 
 		// Open transcripts and tails would hold shutdown otherwise.
 		sopts.OnShutdown = append(sopts.OnShutdown, func(ctx context.Context) { _ = g.UI.Close(ctx) })
 	}
-	g.Server, err = New(sopts)
+	if err = step(stepServer); err == nil {
+		g.Server, err = New(sopts)
+	}
 	if err != nil {
-		return nil, err
+		return fail(stepServer, err)
 	}
 	return g, nil
 }
@@ -180,10 +234,13 @@ func NewGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions) (g 
 // the spool delivers what it can within the shutdown timeout (the rest
 // stays on disk for the next start), then everything is closed.
 func (g *Gateway) Run(ctx context.Context) error {
-	ln, err := g.Server.Listen()
+	err := g.step(stepListen)
+	var ln net.Listener
+	if err == nil {
+		ln, err = g.Server.Listen()
+	}
 	if err != nil {
-		g.closeAll(context.WithoutCancel(ctx))
-		return err
+		return errors.Join(fmt.Errorf("start: %s: %w", stepListen, err), g.closeAll(context.WithoutCancel(ctx)))
 	}
 	g.log.Info("parley is listening", "addr", "http://"+ln.Addr().String(), "brokers", brokerNames(g.Brokers), "spool", g.Spool.Dir(), "version", g.opts.Version)
 	serveErr := g.Server.Serve(ctx, ln, g.opts.ShutdownTimeout)
@@ -195,6 +252,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 // Close closes everything Run would close at shutdown, for callers that
 // serve the Handler themselves (tests).
 func (g *Gateway) Close(ctx context.Context) error { return g.closeAll(ctx) }
+
+func (g *Gateway) step(name string) error {
+	if g.opts.failStep != nil {
+		return g.opts.failStep(name)
+	}
+	return nil
+}
 
 func (g *Gateway) closeAll(ctx context.Context) error {
 	var errs []error

@@ -2,17 +2,17 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/parleyhq/parley/ingest"
+	"github.com/parleyhq/parley/internal/authtoken"
 	"github.com/parleyhq/parley/spool"
 )
 
@@ -33,6 +33,12 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &tooLarge) {
 			s.metrics.rejected.WithLabelValues("too_large").Inc()
 			writeError(w, http.StatusRequestEntityTooLarge, 41301, fmt.Sprintf("request body larger than %d bytes; split it into several requests", s.opts.MaxBodyBytes))
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			s.metrics.rejected.WithLabelValues("timeout").Inc()
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusRequestTimeout, 40801, fmt.Sprintf("request body not received within %s; nothing was accepted", s.opts.BodyTimeout))
 			return
 		}
 		writeError(w, http.StatusBadRequest, 40001, "reading the request body: "+err.Error())
@@ -85,14 +91,6 @@ func (s *Server) publishFailed(w http.ResponseWriter, ctx context.Context, err e
 	writeError(w, http.StatusServiceUnavailable, 50302, "events not accepted: "+err.Error())
 }
 
-// authorized checks Rasa's ?token= or a bearer token against AuthToken.
-func (s *Server) authorized(r *http.Request) bool {
-	if s.opts.AuthToken == "" {
-		return true
-	}
-	tok := r.URL.Query().Get("token")
-	if h := r.Header.Get("Authorization"); tok == "" && strings.HasPrefix(h, "Bearer ") {
-		tok = strings.TrimPrefix(h, "Bearer ")
-	}
-	return subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.AuthToken)) == 1
-}
+// authorized checks Rasa's ?token= or a bearer token (any case) against
+// AuthToken.
+func (s *Server) authorized(r *http.Request) bool { return authtoken.Check(r, s.opts.AuthToken) }

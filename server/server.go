@@ -59,6 +59,16 @@ type Options struct {
 	// flight: it ends long polls and streams (the consumer API) that would
 	// otherwise hold shutdown for its whole timeout.
 	OnShutdown []func(ctx context.Context)
+	// ReadHeaderTimeout bounds reading a request's headers (default
+	// DefaultReadHeaderTimeout).
+	ReadHeaderTimeout time.Duration
+	// BodyTimeout bounds reading a request's body (default
+	// DefaultBodyTimeout); a slower client gets 408 (400 on the
+	// conversation API, Rasa's shape) and its connection is closed.
+	BodyTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle this long (default
+	// DefaultIdleTimeout).
+	IdleTimeout time.Duration
 	// Registry collects the metrics served at GET /metrics (default a new
 	// registry with Go and process collectors).
 	Registry *prometheus.Registry
@@ -93,6 +103,15 @@ func New(o Options) (*Server, error) {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 10 << 20
 	}
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = DefaultBodyTimeout
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -116,18 +135,15 @@ func (s *Server) routes() {
 
 // Handler returns the server's root handler, for tests with httptest.
 func (s *Server) Handler() http.Handler {
-	if len(s.opts.Prefixes) == 0 {
-		return s.logRequests(s.mux)
-	}
-	return s.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.logRequests(bodyDeadline(s.opts.BodyTimeout, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for prefix, h := range s.opts.Prefixes {
 			if strings.HasPrefix(r.URL.Path, prefix) {
 				h.ServeHTTP(w, r)
 				return
 			}
 		}
-		s.mux.ServeHTTP(w, r)
-	}))
+		s.serveMux(w, r)
+	})))
 }
 
 // Listen binds the address; Serve then serves on it. Split so that the
@@ -146,8 +162,8 @@ func (s *Server) Listen() (net.Listener, error) {
 func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout time.Duration) error {
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}

@@ -82,6 +82,11 @@ func TestIngestRejects(t *testing.T) {
 		{name: "bad line", target: "/events", body: good + "\n" + good + "\n{nope}\n", status: 400, want: "line 3: invalid JSON", field: "line", fval: 3},
 		{name: "bad index", target: "/events", body: "[" + good + `,{"sender_id":"a","event":"bot","timestamp":"x"}]`, status: 400, want: "index 1: timestamp: must be a number", field: "index", fval: 1},
 		{name: "empty", target: "/events", body: "", status: 400, want: "no events"},
+		// Issue 14: invalid Unicode and unrepresentable timestamps.
+		{name: "lone surrogate sender", target: "/events", body: `{"sender_id":"sur\udc00","event":"action","name":"a","timestamp":1}`, status: 400, want: `sender_id: contains a lone UTF-16 surrogate (\udc00)`},
+		{name: "lone surrogate field", target: "/events", body: good + "\n" + `{"sender_id":"s","event":"bot","text":"\ud83d","timestamp":1}`, status: 400, want: `line 2: text: contains a lone UTF-16 surrogate (\ud83d)`, field: "line", fval: 2},
+		{name: "huge timestamp", target: "/events", body: `[{"sender_id":"s","event":"action","name":"a","timestamp":1.23e29}]`, status: 400, want: "index 0: timestamp: must be Unix seconds between", field: "index", fval: 0},
+		{name: "negative huge timestamp", target: "/events", body: `{"sender_id":"s","event":"action","name":"a","timestamp":-1e12}`, status: 400, want: "timestamp: must be Unix seconds between"},
 		{name: "too large", opts: Options{MaxBodyBytes: 100}, target: "/events", body: good + "\n" + good, status: 413, want: "larger than 100 bytes"},
 		{name: "no token", opts: Options{AuthToken: "s3"}, target: "/events", body: good, status: 401, want: "auth token"},
 		{name: "wrong token", opts: Options{AuthToken: "s3"}, target: "/events?token=nope", body: good, status: 401, want: "auth token"},
@@ -110,6 +115,18 @@ func TestIngestRejects(t *testing.T) {
 	}
 	if resp, _ := do(t, s, "POST", "/events", []byte(good), "Authorization", "Bearer s3"); resp.StatusCode != 202 || len(rec.Events()) != 2 {
 		t.Fatalf("bearer token: %d", resp.StatusCode)
+	}
+	// The scheme is case-insensitive (RFC 9110), as on the consumer API
+	// (issue 14).
+	for _, h := range []string{"bearer s3", "BEARER s3", "Bearer  s3 "} {
+		if resp, m := do(t, s, "POST", "/events", []byte(good), "Authorization", h); resp.StatusCode != 202 {
+			t.Fatalf("Authorization %q: %d %v", h, resp.StatusCode, m)
+		}
+	}
+	for _, h := range []string{"Basic s3", "bearer", "Bearers3", "bearer s4"} {
+		if resp, _ := do(t, s, "POST", "/events", []byte(good), "Authorization", h); resp.StatusCode != 401 {
+			t.Fatalf("Authorization %q: %d, want 401", h, resp.StatusCode)
+		}
 	}
 }
 
@@ -205,5 +222,36 @@ func TestServeShutdownDrains(t *testing.T) {
 	}
 	if err := <-served; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUnroutedRequestsAnswerJSON: a path no route takes, or a method the
+// path does not allow, gets parley's JSON error like every other error,
+// not the mux's plain text (issue 14).
+func TestUnroutedRequestsAnswerJSON(t *testing.T) {
+	s, _ := newTestServer(t, Options{})
+	cases := []struct {
+		method, target string
+		status         int
+		allow, msg     string
+	}{
+		{"DELETE", "/events", 405, "POST", "method DELETE is not allowed on /events (allowed: POST)"},
+		{"GET", "/events", 405, "POST", "method GET is not allowed on /events (allowed: POST)"},
+		{"POST", "/health", 405, "GET, HEAD", "method POST is not allowed on /health"},
+		{"GET", "/nothing/here", 404, "", "no endpoint GET /nothing/here"},
+		{"PUT", "/", 405, "GET, HEAD", "method PUT is not allowed on /"},
+	}
+	for _, c := range cases {
+		resp, m := do(t, s, c.method, c.target, nil)
+		if resp.StatusCode != c.status || resp.Header.Get("Content-Type") != "application/json" || m["error_code"] != float64(c.status*100) {
+			t.Errorf("%s %s: %d %q %v, want %d JSON", c.method, c.target, resp.StatusCode, resp.Header.Get("Content-Type"), m, c.status)
+			continue
+		}
+		if msg, _ := m["message"].(string); !strings.Contains(msg, c.msg) {
+			t.Errorf("%s %s: message %q, want %q", c.method, c.target, msg, c.msg)
+		}
+		if c.allow != "" && resp.Header.Get("Allow") != c.allow {
+			t.Errorf("%s %s: Allow %q, want %q", c.method, c.target, resp.Header.Get("Allow"), c.allow)
+		}
 	}
 }

@@ -194,8 +194,14 @@ func (w *worker) publish(ctx context.Context, evs []event.Event, again bool) err
 			return err
 		}
 		wait := w.backoff.Delay(attempt)
-		w.failed(err, wait)
-		w.log.Warn("spool: publish failed; retrying", "attempt", attempt, "events", len(evs), "wait", wait.Round(time.Millisecond), "err", err)
+		// Said once per outage and per new error, not on every retry
+		// (a missing topic may last hours); /ready and the status keep
+		// the latest.
+		level := slog.LevelDebug
+		if w.failed(err, wait) {
+			level = slog.LevelWarn
+		}
+		w.log.Log(ctx, level, "spool: publish failed; retrying until the broker takes the events", "attempt", attempt, "events", len(evs), "wait", wait.Round(time.Millisecond), "err", err)
 		if !broker.Sleep(ctx, wait) {
 			return ctx.Err()
 		}
@@ -243,16 +249,20 @@ func (w *worker) pause(ctx context.Context, err error) bool {
 	return broker.Sleep(ctx, wait)
 }
 
-func (w *worker) failed(err error, wait time.Duration) {
+// failed records a failure and reports whether it is news: the first of
+// an outage, or an error other than the last one.
+func (w *worker) failed(err error, wait time.Duration) bool {
 	now := time.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	news := !w.state.failing || w.state.lastErr == nil || w.state.lastErr.Error() != err.Error()
 	if !w.state.failing {
 		w.state.failing, w.state.failingSince = true, now
 	}
 	w.state.attempts++
 	w.state.lastErr, w.state.lastErrAt = err, now
 	w.state.nextAttempt = now.Add(wait)
+	return news
 }
 
 func (w *worker) succeeded() {

@@ -2,13 +2,13 @@ package tracker
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/parleyhq/parley/broker"
 	"github.com/parleyhq/parley/event"
+	"github.com/parleyhq/parley/internal/authtoken"
 )
 
 // HandlerOptions configure the conversation API. Zero values take the
@@ -152,6 +153,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, errNotAuthenticated)
 		return
 	}
+	if err := event.ValidText("conversation_id", id); err != nil {
+		// %FF%FE in the path: stored, it would be unreadable to Rasa.
+		h.writeError(w, r, errBadRequest(fmt.Sprintf("The conversation id (path segment %q) %s.", url.PathEscape(id), err.(*event.FieldError).Msg), event.NullValue(), ""))
+		return
+	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		h.getTracker(w, r, id)
@@ -163,19 +169,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // authorized is Rasa's token check: ?token=<token> (parley also takes an
-// "Authorization: Bearer <token>" header, as its ingest endpoint does).
-func (h *Handler) authorized(r *http.Request) bool {
-	if h.token == "" {
-		return true
-	}
-	got := r.URL.Query().Get("token")
-	if got == "" {
-		if a, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-			got = strings.TrimSpace(a)
-		}
-	}
-	return subtle.ConstantTimeCompare([]byte(got), []byte(h.token)) == 1
-}
+// "Authorization: Bearer <token>" header, any case, as its ingest endpoint
+// does).
+func (h *Handler) authorized(r *http.Request) bool { return authtoken.Check(r, h.token) }
 
 // verbosity reads include_events (default AFTER_RESTART).
 func verbosity(r *http.Request) (Verbosity, *apiError) {

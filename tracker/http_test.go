@@ -318,6 +318,17 @@ func TestAPIBadInput(t *testing.T) {
 		{name: "bad include_events", method: "POST", path: "/conversations/c1/tracker/events?include_events=SOME", body: `{"event": "pause", "timestamp": 1}`, status: 400,
 			want: []string{`{"version":"9.9.9","status":"failure","message":"Invalid parameter value for 'include_events'. Should be one of NONE, APPLIED, AFTER_RESTART, ALL","reason":"BadRequest","details":{"parameter":"include_events","in":"query"},"help":null,"code":400}`}},
 		{name: "bad include_events get", method: "GET", path: "/conversations/c1/tracker?include_events=", status: 400, want: []string{"Invalid parameter value for 'include_events'"}},
+		// Issue 14: invalid Unicode and unrepresentable timestamps never
+		// reach a table.
+		{name: "lone surrogate", method: "POST", path: "/conversations/c1/tracker/events", body: `{"event": "user", "timestamp": 1, "text": "sur\udc00", "parse_data": {}}`, status: 400,
+			want: []string{`"field":"text","message":"contains a lone UTF-16 surrogate (\\udc00)`}},
+		{name: "lone surrogate in a key", method: "POST", path: "/conversations/c1/tracker/events", body: `{"event": "pause", "timestamp": 1, "metadata": {"k\ud800": 1}}`, status: 400,
+			want: []string{`"field":"metadata.\"k\\ud800\"","message":"key contains a lone UTF-16 surrogate`}},
+		{name: "huge timestamp", method: "POST", path: "/conversations/c1/tracker/events", body: `{"event": "pause", "timestamp": 1.23e29}`, status: 400,
+			want: []string{`"field":"timestamp","message":"must be Unix seconds between`}},
+		{name: "invalid UTF-8 id", method: "POST", path: "/conversations/%FF%FE/tracker/events", body: `{"event": "pause", "timestamp": 1}`, status: 400,
+			want: []string{`The conversation id (path segment \"%FF%FE\") is not valid UTF-8.`}},
+		{name: "surrogate id", method: "GET", path: "/conversations/a%ED%B0%80/tracker", status: 400, want: []string{`path segment`}},
 		{name: "unknown path", method: "GET", path: "/conversations/c1/story", status: 404, want: []string{`"reason":"NotFound"`, `"code":404`}},
 		{name: "no id", method: "GET", path: "/conversations/tracker", status: 404, want: []string{`"reason":"NotFound"`}},
 		{name: "delete", method: "DELETE", path: "/conversations/c1/tracker/events", status: 405, want: []string{`"reason":"MethodNotAllowed"`}},
@@ -369,15 +380,19 @@ func TestAPIAuth(t *testing.T) {
 	if r := a.do("POST", "/conversations/c1/tracker/events?token=s3cret", `{"event": "pause", "timestamp": 1}`); r.status != 200 {
 		t.Errorf("POST with ?token = %d %s", r.status, r.body)
 	}
-	req, _ := http.NewRequest("GET", a.url+"/conversations/c1/tracker", nil)
-	req.Header.Set("Authorization", "Bearer s3cret")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Errorf("GET with a Bearer header = %d", resp.StatusCode)
+	// The scheme is case-insensitive (RFC 9110), as on the consumer API
+	// (issue 14).
+	for h, want := range map[string]int{"Bearer s3cret": 200, "bearer s3cret": 200, "BEARER s3cret": 200, "Basic s3cret": 401, "bearer wrong": 401} {
+		req, _ := http.NewRequest("GET", a.url+"/conversations/c1/tracker", nil)
+		req.Header.Set("Authorization", h)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET with Authorization %q = %d, want %d", h, resp.StatusCode, want)
+		}
 	}
 	// Unknown paths are 404 before authentication, as in Rasa.
 	if r := a.do("GET", "/conversations/c1/nothing", ""); r.status != 404 {

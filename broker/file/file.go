@@ -73,7 +73,7 @@ func Open(c Config, log *slog.Logger) (*Broker, error) {
 	if c.Path == "" {
 		c.Path = DefaultPath
 	}
-	f, err := os.OpenFile(c.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(c.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("file broker: %w", err)
 	}

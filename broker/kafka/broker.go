@@ -74,6 +74,8 @@ type Broker struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	topicMissing atomic.Bool // the last metadata or produce said so (missing.go)
 }
 
 var (
@@ -82,10 +84,11 @@ var (
 )
 
 // Open creates the producer and checks the topic. Kafka being unreachable
-// does not fail Open (it logs a warning, and publishes retry as Kafka comes
-// up), but what retrying cannot fix does: unreadable certificate files,
-// refused credentials, a failed TLS handshake, and a missing topic (unless
-// create_topic is set, when Open creates it).
+// or the topic missing does not fail Open (it logs a warning, and
+// publishes retry until Kafka is up and the topic exists; with
+// create_topic Open creates it), but what retrying cannot fix does:
+// unreadable certificate files, refused credentials, a failed TLS
+// handshake, a malformed address.
 func Open(ctx context.Context, c Config, log *slog.Logger) (*Broker, error) {
 	c = c.withDefaults()
 	if log == nil {
@@ -130,6 +133,7 @@ func Open(ctx context.Context, c Config, log *slog.Logger) (*Broker, error) {
 	cancel()
 	if err != nil {
 		cerr := b.classify(err)
+		b.noteTopic(cerr)
 		if ctx.Err() != nil || fatalAtOpen(cerr) {
 			cl.Close()
 			if ctx.Err() != nil {
@@ -137,8 +141,10 @@ func Open(ctx context.Context, c Config, log *slog.Logger) (*Broker, error) {
 			}
 			return nil, cerr
 		}
-		log.Warn("kafka is not reachable yet; publishes will wait for it (if Kafka is up, check url and security_protocol)",
-			"seeds", strings.Join(c.Seeds, ","), "security_protocol", string(c.SecurityProtocol), "err", err)
+		if !errors.Is(cerr, ErrTopicNotFound) {
+			log.Warn("kafka is not reachable yet; publishes will wait for it (if Kafka is up, check url and security_protocol)",
+				"seeds", strings.Join(c.Seeds, ","), "security_protocol", string(c.SecurityProtocol), "err", err)
+		}
 	}
 	log.Info("kafka event broker ready", "seeds", strings.Join(c.Seeds, ","), "topic", c.Topic,
 		"security_protocol", string(c.SecurityProtocol), "partition_by_sender", c.PartitionBySender)
@@ -147,10 +153,14 @@ func Open(ctx context.Context, c Config, log *slog.Logger) (*Broker, error) {
 
 // fatalAtOpen reports the errors that must stop Open: configuration
 // mistakes retrying cannot fix (a Kafka error code that is not retriable,
-// such as an invalid replication factor for create_topic, counts).
+// such as an invalid replication factor for create_topic, counts). A
+// missing topic is not one: it can be created while parley runs.
 func fatalAtOpen(err error) bool {
 	var ke *kerr.Error
-	return errors.Is(err, ErrTopicNotFound) || errors.Is(err, ErrAuthentication) ||
+	if errors.Is(err, ErrTopicNotFound) {
+		return false
+	}
+	return errors.Is(err, ErrAuthentication) ||
 		errors.Is(err, broker.ErrPermanent) || errors.Is(err, errTLS) ||
 		errors.As(err, &ke) && !ke.Retriable
 }
@@ -278,9 +288,11 @@ func (b *Broker) produce(ctx context.Context, recs []kgo.Record) error {
 		return ctx.Err()
 	}
 	if w.err == nil {
+		b.noteTopic(nil)
 		return nil
 	}
 	err := b.classify(w.err)
+	b.noteTopic(err)
 	if errors.Is(err, ErrTopicNotFound) && b.cfg.CreateTopic {
 		// The topic went away after Open: create it again for the retry.
 		if cerr := b.createTopic(ctx); cerr != nil {
@@ -339,12 +351,15 @@ func (b *Broker) Ping(ctx context.Context) error {
 	if closed {
 		return broker.ErrClosed
 	}
-	if err := b.checkTopic(ctx, b.cfg.CreateTopic); err != nil {
+	if err := b.pingTopic(ctx); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("kafka: no answer from %s: %w", strings.Join(b.cfg.Seeds, ","), err)
 		}
-		return b.classify(err)
+		err = b.classify(err)
+		b.noteTopic(err)
+		return err
 	}
+	b.noteTopic(nil)
 	return nil
 }
 

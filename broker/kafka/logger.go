@@ -2,8 +2,10 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -31,6 +33,19 @@ func (l kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 		lvl = slog.LevelError
 	case kgo.LogLevelWarn:
 		lvl = slog.LevelWarn
+		if aboutMissingTopic(keyvals) {
+			lvl = slog.LevelDebug // said once by the broker (missing.go), not per metadata load
+		}
 	}
 	l.log.Log(context.Background(), lvl, "kafka client: "+msg, keyvals...)
+}
+
+// aboutMissingTopic reports a log line whose error is a missing topic.
+func aboutMissingTopic(keyvals []any) bool {
+	for _, v := range keyvals {
+		if err, ok := v.(error); ok && (errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.UnknownTopicID)) {
+			return true
+		}
+	}
+	return false
 }

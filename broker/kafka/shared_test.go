@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/parleyhq/parley/broker"
 	"github.com/parleyhq/parley/broker/brokertest"
 	"github.com/parleyhq/parley/event"
 	"github.com/parleyhq/parley/internal/fixtures"
@@ -166,24 +167,46 @@ func testOrderPerSenderPartitioned(t *testing.T, tg target) {
 	}
 }
 
-// testMissingTopic: a missing topic fails Open with a clear error, long
-// before any publish would give up.
+// testMissingTopic: a missing topic does not fail Open (issue 21): Ping
+// and Publish say the topic is missing, with a retriable error, and once
+// the topic is created the next publish goes through.
 func testMissingTopic(t *testing.T, tg target) {
 	c := tg.cfg
 	c.Topic = newTopicName("missing")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	b, err := Open(ctx, c, quietLogger(t))
-	if err == nil {
-		b.Close(ctx)
-		t.Fatal("Open succeeded on a missing topic")
+	if err != nil {
+		t.Fatalf("Open on a missing topic = %v, want success (publishes wait for the topic)", err)
 	}
-	if !errors.Is(err, ErrTopicNotFound) || ctx.Err() != nil {
-		t.Fatalf("Open = %v, want ErrTopicNotFound", err)
-	}
+	defer b.Close(ctx)
 	want := fmt.Sprintf("kafka: topic %q does not exist (create it, or set create_topic: true)", c.Topic)
-	if !strings.Contains(err.Error(), want) {
-		t.Fatalf("error %q does not say %q", err, want)
+	if err := b.Ping(ctx); !errors.Is(err, ErrTopicNotFound) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Ping = %v, want ErrTopicNotFound saying %q", err, want)
+	}
+	err = b.Publish(ctx, seqEvents(2, 1)...)
+	if !errors.Is(err, ErrTopicNotFound) || ctx.Err() != nil {
+		t.Fatalf("Publish = %v, want ErrTopicNotFound", err)
+	}
+	if errors.Is(err, broker.ErrPermanent) {
+		t.Fatal("a missing topic can be created: the error must not be permanent")
+	}
+	createTopic(t, tg.opts, c.Topic, 1)
+	for {
+		err := b.Publish(ctx, seqEvents(2, 1)...)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrTopicNotFound) || ctx.Err() != nil {
+			t.Fatalf("Publish after the topic was created = %v", err)
+		}
+	}
+	if err := b.Ping(ctx); err != nil {
+		t.Fatalf("Ping once the topic exists = %v", err)
+	}
+	recs, err := readTopic(ctx, tg.opts, c.Topic, 2)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("read %d records (%v), want 2", len(recs), err)
 	}
 }
 

@@ -103,8 +103,13 @@ func (b *Broker) DB() *stdsql.DB { return b.db }
 // calls, and returns when it is durable. If ctx ends first Publish returns
 // its error, and the events may still be committed.
 func (b *Broker) Publish(ctx context.Context, evs ...event.Event) error {
-	if b.cfg.DB.Dialect == sqldb.Postgres {
-		for _, ev := range evs {
+	for _, ev := range evs {
+		// Checked at every entry point; this guards the column against
+		// events from elsewhere (an export of a store Rasa wrote).
+		if err := event.ValidText("sender_id", ev.SenderID); err != nil {
+			return broker.Permanent(fmt.Errorf("sql broker: %w", err))
+		}
+		if b.cfg.DB.Dialect == sqldb.Postgres {
 			if n := utf8.RuneCountInString(ev.SenderID); n > 255 {
 				return broker.Permanent(fmt.Errorf("sql broker: sender_id of %d characters does not fit Rasa's varchar(255) column", n))
 			}
@@ -130,6 +135,10 @@ func (b *Broker) write(batch [][]event.Event) error {
 		}
 		_, err := tx.ExecContext(ctx, b.insertSQL(len(args)/2), args...)
 		args = args[:0]
+		if err != nil {
+			tx.Rollback() //nolint:errcheck // before creating the table again
+			b.recreateIfMissing(ctx, err)
+		}
 		return err
 	}
 	for _, evs := range batch {

@@ -160,6 +160,11 @@ func (o Options) Describe() string {
 // Open opens and pings the database.
 func Open(ctx context.Context, o Options) (*sql.DB, error) {
 	driver, dsn := o.DSN()
+	if o.Dialect == SQLite {
+		if err := createSQLiteFile(o.DB); err != nil {
+			return nil, fmt.Errorf("open %s: %w", o.Describe(), err)
+		}
+	}
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", o.Describe(), err)
