@@ -295,7 +295,7 @@ func (s *Spool) saveKeys(seq uint64) error {
 	if len(keys) == 0 && !s.keysFileExists {
 		return nil
 	}
-	if err := writeFileAtomic(s.fsys, filepath.Join(s.dir, keysFile), encodeKeys(keys), s.cfg.Fsync != FsyncNever); err != nil {
+	if err := writeFileAtomic(s.fsys, filepath.Join(s.dir, keysFile), encodeKeys(keys), true); err != nil {
 		return fmt.Errorf("spool: write %s: %w", keysFile, err)
 	}
 	s.keysFileExists = true

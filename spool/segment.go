@@ -115,9 +115,10 @@ func listSegments(fsys fileSystem, dir string) ([]*segment, error) {
 }
 
 // createSegment creates the segment starting at base and returns it open
-// for writing, its header written (and fsynced with its directory entry
-// when sync is set).
-func createSegment(fsys fileSystem, dir string, base uint64, sync bool) (*segment, file, error) {
+// for writing, its header written and fsynced with its directory entry
+// (under every fsync policy: a few fsyncs per segment, so that recovery
+// never meets a torn header it would have to call corruption).
+func createSegment(fsys fileSystem, dir string, base uint64) (*segment, file, error) {
 	s := &segment{base: base, path: filepath.Join(dir, segmentName(base))}
 	f, err := fsys.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
@@ -131,13 +132,11 @@ func createSegment(fsys fileSystem, dir string, base uint64, sync bool) (*segmen
 	if _, err := f.WriteAt(segmentHeader(base), 0); err != nil {
 		return fail(err)
 	}
-	if sync {
-		if err := f.Sync(); err != nil {
-			return fail(err)
-		}
-		if err := syncDir(fsys, dir); err != nil {
-			return fail(err)
-		}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := syncDir(fsys, dir); err != nil {
+		return fail(err)
 	}
 	s.end.Store(segmentHeaderSize)
 	return s, f, nil

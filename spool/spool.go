@@ -173,11 +173,10 @@ func (s *Spool) recover(saved map[string]uint64) error {
 	for _, c := range saved {
 		maxCursor = max(maxCursor, c)
 	}
-	sync := s.cfg.Fsync != FsyncNever
 	w := &writer{s: s, reqs: make(chan *appendReq, 1024), done: make(chan struct{})}
 	keys := s.readKeysFile()
 	if len(segs) == 0 {
-		seg, f, err := createSegment(s.fsys, s.dir, maxCursor, sync)
+		seg, f, err := createSegment(s.fsys, s.dir, maxCursor)
 		if err != nil {
 			return fmt.Errorf("spool: %w", err)
 		}
@@ -211,7 +210,7 @@ func (s *Spool) recover(saved map[string]uint64) error {
 			// appends go to a new segment of the current format.
 			s.log.Info("spool: upgrading the log format; new events go to a new segment", "old_segment", last.path)
 			f.Close()
-			seg, nf, err := createSegment(s.fsys, s.dir, next, sync)
+			seg, nf, err := createSegment(s.fsys, s.dir, next)
 			if err != nil {
 				return fmt.Errorf("spool: %w", err)
 			}

@@ -189,9 +189,10 @@ func countEvents(batch []*appendReq) int {
 }
 
 // roll seals the active segment and starts a new one at the next seq.
-// The sealed segment is fsynced under every policy (one fsync a segment,
-// even with fsync: never), so that only the last segment can hold a torn
-// write and recovery can call damage in any other one corruption.
+// The sealed segment and the directory are fsynced under every policy (a
+// few fsyncs a segment, even with fsync: never), so that only the last
+// segment can hold a torn write and recovery can call damage in any other
+// one corruption.
 func (w *writer) roll() error {
 	if w.dirty {
 		if err := w.f.Sync(); err != nil {
@@ -199,7 +200,7 @@ func (w *writer) roll() error {
 		}
 		w.dirty = false
 	}
-	seg, f, err := createSegment(w.s.fsys, w.s.dir, w.next, w.s.cfg.Fsync != FsyncNever)
+	seg, f, err := createSegment(w.s.fsys, w.s.dir, w.next)
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
