@@ -205,6 +205,13 @@ func scanSegment(b []byte, base uint64) scanResult {
 			break
 		}
 	}
+	if !strict && res.end < durable {
+		// The segment ends in damage before the point a marker vouched
+		// for: keep the durable stretch, as above.
+		settle(durableNext)
+		res.next = max(res.next, durableNext)
+		res.end = durable
+	}
 	settle(res.next)
 	for _, sp := range spans[min(cut, len(spans)):] {
 		if sp.kind == spanEvent {
