@@ -3,7 +3,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: test vet integration fault powercut services bench fuzz build
+.PHONY: test vet integration fault powercut services bench fuzz build client-compat
 
 build:
 	$(GO) build -o bin/parley ./cmd/parley
@@ -38,6 +38,11 @@ powercut:
 
 services:
 	@scripts/services.sh up
+
+# Third-party consumer clients (pymapr-kafkarest from PyPI, kafka-rest from
+# npm, pinned, cached outside the clone) driven against parley serve.
+client-compat:
+	scripts/client-compat.sh
 
 fuzz:
 	$(GO) test ./event -run '^$$' -fuzz FuzzParse -fuzztime 30s
