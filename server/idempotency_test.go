@@ -7,14 +7,17 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/parleyhq/parley/broker"
 	"github.com/parleyhq/parley/broker/brokertest"
+	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/idempotency"
 	"github.com/parleyhq/parley/internal/fixtures"
+	"github.com/parleyhq/parley/internal/sqldb"
 	"github.com/parleyhq/parley/spool"
 )
 
@@ -141,5 +144,57 @@ func TestIngestIdempotencyKeyUnsupported(t *testing.T) {
 	}
 	if len(rec.Events()) != 0 {
 		t.Fatal("events accepted")
+	}
+}
+
+// End to end on the built-in defaults (spool, SQLite events.db): a batch
+// posted with a key, retried, and retried again after parley restarted,
+// is in events.db once.
+func TestGatewayIdempotentIngest(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	ep, err := config.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	body := fixtures.EventsNDJSON()
+	for run := 0; run < 2; run++ {
+		g, err := NewGateway(ctx, ep, GatewayOptions{Logger: slog.New(slog.DiscardHandler), Version: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(g.Server.Handler())
+		for try := 0; try < 2; try++ {
+			req, _ := http.NewRequest("POST", srv.URL+"/events", bytes.NewReader(body))
+			req.Header.Set(idempotency.Header, "gateway-batch")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			replayed := resp.Header.Get(idempotency.ReplayedHeader) == "true"
+			if resp.StatusCode != 202 || replayed != (run > 0 || try > 0) {
+				t.Fatalf("run %d, try %d: %d, replayed %v", run, try, resp.StatusCode, replayed)
+			}
+		}
+		srv.Close()
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := g.Close(cctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+	}
+	db, err := sqldb.Open(ctx, sqldb.Options{Dialect: sqldb.SQLite, DB: filepath.Join(dir, "events.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM events").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(fixtures.Events()) {
+		t.Fatalf("events.db holds %d rows, want %d (the batch once)", n, len(fixtures.Events()))
 	}
 }
