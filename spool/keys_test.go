@@ -114,6 +114,9 @@ func TestIdempotencyWindowAndBound(t *testing.T) {
 			t.Errorf("%s forgotten", k)
 		}
 	}
+	if n := s.keys.len(); n != 3 {
+		t.Errorf("%d keys held, want the bound, 3", n)
+	}
 	if _, _, err := s.AppendIdempotent(context.Background(), "bad key\x01", outcome("x"), seqEvents("k", 0, 1)...); err == nil {
 		t.Error("invalid key accepted")
 	}
