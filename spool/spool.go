@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"sort"
@@ -183,8 +184,9 @@ func (s *Spool) recover(saved map[string]uint64) error {
 		segs = []*segment{seg}
 		w.active, w.f, w.off, w.next = seg, f, segmentHeaderSize, maxCursor
 	} else {
+		var buf []byte
 		for _, seg := range segs[:len(segs)-1] {
-			k, err := s.readSegmentKeys(seg)
+			k, err := s.readSegmentKeys(seg, &buf)
 			if err != nil {
 				// Delivery will meet the same error and retry; only the
 				// segment's idempotency keys are forgotten.
@@ -233,18 +235,27 @@ func (s *Spool) recover(saved map[string]uint64) error {
 	return nil
 }
 
-// readSegmentKeys returns the idempotency keys in a segment's markers.
-func (s *Spool) readSegmentKeys(seg *segment) ([]markedKey, error) {
+// readSegmentKeys returns the idempotency keys in a segment's markers,
+// reading it into buf (reused across segments).
+func (s *Spool) readSegmentKeys(seg *segment, buf *[]byte) ([]markedKey, error) {
 	f, err := s.fsys.OpenFile(seg.path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("spool: open %s: %w", seg.path, err)
 	}
 	defer f.Close()
-	data, err := readAll(f)
+	info, err := f.Stat()
 	if err != nil {
+		return nil, fmt.Errorf("spool: stat %s: %w", seg.path, err)
+	}
+	if int64(cap(*buf)) < info.Size() {
+		*buf = make([]byte, info.Size())
+	}
+	b := (*buf)[:info.Size()]
+	n, err := f.ReadAt(b, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("spool: read %s: %w", seg.path, err)
 	}
-	return segmentKeys(data, seg.base), nil
+	return segmentKeys(b[:n], seg.base), nil
 }
 
 // recoverTail checks the last segment (scanSegment), reports corruption
@@ -509,21 +520,28 @@ func (s *Spool) close(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() { done <- s.shutdown(ctx) }()
 	select {
-	case <-s.w.done:
-		// The rest (delivery, the last cursor write) keeps to ctx itself.
-		return <-done
+	case err := <-done:
+		return err
 	case <-ctx.Done():
-		select {
-		case <-s.w.done:
-			return <-done
-		default:
-		}
-		// The writer is stuck in the disk (a hung fsync, a dead network
-		// volume): Close keeps its deadline, and the shutdown completes in
-		// the background if the disk ever answers.
-		return fmt.Errorf("spool: close: %w while the last write was still in the disk; the spool finishes closing if it returns", ctx.Err())
+	}
+	// Delivery stops with ctx; what is left is the writer's last write and
+	// the last cursor write, a moment's work unless the disk hangs (an
+	// fsync that never returns, a dead network volume). Close keeps its
+	// deadline then, give or take closeGrace, and the shutdown completes in
+	// the background if the disk ever answers.
+	t := time.NewTimer(closeGrace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("spool: close: %w, and the disk has not finished the last write %s later; the spool finishes closing if it does", ctx.Err(), closeGrace)
 	}
 }
+
+// closeGrace is how long Close waits past its context for the disk to
+// finish what is in progress.
+const closeGrace = time.Second
 
 func (s *Spool) shutdown(ctx context.Context) error {
 	s.acceptMu.Lock()
