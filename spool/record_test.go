@@ -198,6 +198,7 @@ func FuzzScanSegment(f *testing.F) {
 	f.Add(seg2)
 	f.Add(seg2[:len(seg2)-5])
 	f.Fuzz(func(t *testing.T, b []byte) {
+		_ = segmentKeys(b, 5) // must not panic either
 		res := scanSegment(b, 5)
 		if res.end > int64(len(b)) || res.torn != int64(len(b))-res.end && len(b) >= segmentHeaderSize {
 			t.Fatalf("end %d, torn %d for %d bytes", res.end, res.torn, len(b))
