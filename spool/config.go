@@ -21,8 +21,9 @@ const (
 	// kernel has it) but a power cut or kernel crash can lose the last
 	// interval, as with Kafka's flush.ms or Redis's appendfsync everysec.
 	FsyncInterval
-	// FsyncNever leaves flushing to the kernel, cursors included. For tests
-	// and benchmarks.
+	// FsyncNever leaves flushing to the kernel, cursors included, except
+	// that a segment is fsynced when it is created and when the next one
+	// starts. For tests and benchmarks.
 	FsyncNever
 )
 
