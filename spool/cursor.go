@@ -265,6 +265,9 @@ func (s *Spool) retain(low uint64) {
 			// Left on disk, it is found and removed again at the next start.
 			s.log.Error("spool: cannot remove a delivered segment", "segment", seg.path, "err", err)
 		}
+		if err := s.fsys.Remove(segmentKeysPath(seg.path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("spool: cannot remove a delivered segment's keys file", "file", segmentKeysPath(seg.path), "err", err)
+		}
 	}
 	s.capMu.Lock()
 	s.disk.Add(-freed)

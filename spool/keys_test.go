@@ -2,6 +2,7 @@ package spool
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -219,5 +220,48 @@ func TestKeysFileRoundTrip(t *testing.T) {
 		if _, err := decodeKeys(c); err == nil {
 			t.Fatalf("flipped byte %d accepted", i)
 		}
+	}
+}
+
+// A sealed segment's keys are saved beside it, and start-up reads that
+// file instead of the segment; a damaged one sends it back to the segment.
+func TestSegmentKeysFiles(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.SegmentSize = 2 << 10
+	s := openT(t, cfg, named("rec", newGate(false))) // nothing delivered, nothing removed
+	for i := 0; i < 30; i++ {
+		appendKeyed(t, s, fmt.Sprintf("k%d", i), outcome("x"), 3*i)
+	}
+	_ = closeT(t, s, time.Millisecond)
+	segs := segmentFiles(t, dir)
+	if len(segs) < 3 {
+		t.Fatalf("%d segments", len(segs))
+	}
+	for _, seg := range segs[:len(segs)-1] {
+		if _, err := os.Stat(segmentKeysPath(seg)); err != nil {
+			t.Fatalf("sealed segment without keys file: %v", err)
+		}
+	}
+	if _, err := os.Stat(segmentKeysPath(segs[len(segs)-1])); err == nil {
+		t.Fatal("the active segment has a keys file")
+	}
+	if err := os.WriteFile(segmentKeysPath(segs[0]), []byte("garbage"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logRecords{}
+	s = openT(t, cfg, named("rec", newGate(false)), WithLogger(slog.New(logs)))
+	for i := 0; i < 30; i++ {
+		if _, ok := s.LookupIdempotent(fmt.Sprintf("k%d", i)); !ok {
+			t.Fatalf("k%d forgotten", i)
+		}
+	}
+	if logs.count(slog.LevelWarn, "keys file is unreadable") != 1 {
+		t.Error("the damaged keys file was not reported")
+	}
+	// It was rewritten from the segment.
+	data, _ := os.ReadFile(segmentKeysPath(segs[0]))
+	if keys, err := decodeKeys(data); err != nil || len(keys) == 0 {
+		t.Errorf("keys file not repaired: %d keys, %v", len(keys), err)
 	}
 }

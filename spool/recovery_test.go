@@ -305,15 +305,11 @@ func TestReadErrorMidBatchLosesNothing(t *testing.T) {
 	}
 	fsys := newFaultFS()
 	var failed bool
-	opens := 0
 	fsys.set(func(f *faultFS) {
+		// Open reads the segment's keys file, not the segment: the first
+		// open is the delivery reader's.
 		f.failReadOpen = func(name string) error {
-			if name != segs[1].path {
-				return nil
-			}
-			// The first open is Open's, for the segment's idempotency
-			// keys; the second the delivery reader's.
-			if opens++; opens == 2 {
+			if name == segs[1].path && !failed {
 				failed = true
 				return syscall.EIO
 			}

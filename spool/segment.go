@@ -46,6 +46,11 @@ type segment struct {
 
 func segmentName(base uint64) string { return fmt.Sprintf("%020d%s", base, segmentExt) }
 
+// segmentKeysPath is where a sealed segment's idempotency keys are saved.
+func segmentKeysPath(segPath string) string {
+	return strings.TrimSuffix(segPath, segmentExt) + ".keys"
+}
+
 func parseSegmentName(name string) (uint64, bool) {
 	digits, ok := strings.CutSuffix(name, segmentExt)
 	if !ok || len(digits) != 20 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"sort"
@@ -195,11 +196,17 @@ func (s *Spool) recover(saved map[string]uint64) error {
 			keys = append(keys, k...)
 		}
 		last := segs[len(segs)-1]
+		// The last segment is read whole; a keys file beside it is from a
+		// sealing a crash undid, and is rewritten when it is sealed again.
+		if err := s.fsys.Remove(segmentKeysPath(last.path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("spool: %w", err)
+		}
 		res, f, err := s.recoverTail(last)
 		if err != nil {
 			return err
 		}
 		keys = append(keys, res.keys...)
+		w.segKeys = res.keys
 		next := res.next
 		if next < maxCursor {
 			s.log.Warn("spool: cursors are past the end of the log, which lost its unsynced tail (fsync interval or never) or was cut; new events continue after the cursors",
@@ -220,7 +227,7 @@ func (s *Spool) recover(saved map[string]uint64) error {
 				segs = segs[:len(segs)-1]
 			}
 			segs = append(segs, seg)
-			w.active, w.f, w.off = seg, nf, segmentHeaderSize
+			w.active, w.f, w.off, w.segKeys = seg, nf, segmentHeaderSize, nil
 		}
 	}
 	w.synced, w.syncedNext = w.off, w.next
@@ -238,6 +245,16 @@ func (s *Spool) recover(saved map[string]uint64) error {
 // readSegmentKeys returns the idempotency keys in a segment's markers,
 // reading it into buf (reused across segments).
 func (s *Spool) readSegmentKeys(seg *segment, buf *[]byte) ([]markedKey, error) {
+	if kf, err := s.fsys.OpenFile(segmentKeysPath(seg.path), os.O_RDONLY, 0); err == nil {
+		data, err := readAll(kf)
+		kf.Close()
+		if err == nil {
+			if keys, err := decodeKeys(data); err == nil {
+				return keys, nil
+			}
+		}
+		s.log.Warn("spool: a segment's keys file is unreadable; reading the segment instead", "segment", seg.path, "err", err)
+	}
 	f, err := s.fsys.OpenFile(seg.path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("spool: open %s: %w", seg.path, err)
@@ -255,7 +272,13 @@ func (s *Spool) readSegmentKeys(seg *segment, buf *[]byte) ([]markedKey, error) 
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("spool: read %s: %w", seg.path, err)
 	}
-	return segmentKeys(b[:n], seg.base), nil
+	keys := segmentKeys(b[:n], seg.base)
+	// Next time, the small file (a segment from before keys files, or
+	// whose file was lost).
+	if err := writeFileAtomic(s.fsys, segmentKeysPath(seg.path), encodeKeys(keys), true); err != nil {
+		s.log.Warn("spool: cannot save a segment's idempotency keys beside it", "segment", seg.path, "err", err)
+	}
+	return keys, nil
 }
 
 // recoverTail checks the last segment (scanSegment), reports corruption

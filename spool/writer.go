@@ -44,9 +44,12 @@ type writer struct {
 	// durable point each commit marker records.
 	synced     int64
 	syncedNext uint64
-	buf        []byte
-	reqs       chan *appendReq
-	done       chan struct{}
+	// segKeys are the idempotency keys in the active segment's markers,
+	// saved beside it when it is sealed (see sealKeys).
+	segKeys []markedKey
+	buf     []byte
+	reqs    chan *appendReq
+	done    chan struct{}
 }
 
 func (w *writer) run() {
@@ -162,6 +165,7 @@ func (w *writer) commit(batch []*appendReq, size int) {
 	}
 	w.s.committedBatch(w.active, w.off, w.next, reserved, int64(len(buf)))
 	w.s.keys.commit(m.keys)
+	w.segKeys = append(w.segKeys, m.keys...)
 	w.s.m.writeDuration.Observe(time.Since(start).Seconds())
 	for i, r := range batch {
 		r.done <- appendResult{last: results[i]}
@@ -200,6 +204,7 @@ func (w *writer) roll() error {
 		}
 		w.dirty = false
 	}
+	w.sealKeys()
 	seg, f, err := createSegment(w.s.fsys, w.s.dir, w.next)
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
@@ -210,7 +215,23 @@ func (w *writer) roll() error {
 	w.s.addSegment(seg)
 	w.active, w.f, w.off = seg, f, segmentHeaderSize
 	w.synced, w.syncedNext = segmentHeaderSize, w.next
+	w.segKeys = nil
 	return nil
+}
+
+// sealKeys writes the idempotency keys of the segment being sealed to its
+// keys file (00000000000000001234.keys, the keys file format), so that
+// start-up reads that small file instead of the whole segment. Without it
+// (a failed write, a crash in between) start-up scans the segment: the
+// file only saves time.
+func (w *writer) sealKeys() {
+	path := segmentKeysPath(w.active.path)
+	if err := writeFileAtomic(w.s.fsys, path, encodeKeys(w.segKeys), true); err != nil {
+		// A keys file from an earlier sealing (before a crash made this
+		// segment the last again) would now be missing keys.
+		_ = w.s.fsys.Remove(path)
+		w.s.log.Warn("spool: cannot save a segment's idempotency keys beside it; start-up will read the segment", "file", path, "err", err)
+	}
 }
 
 // sync fsyncs the active segment for FsyncInterval. Events acknowledged
