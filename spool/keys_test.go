@@ -259,7 +259,18 @@ func TestSegmentKeysFiles(t *testing.T) {
 	if logs.count(slog.LevelWarn, "keys file is unreadable") != 1 {
 		t.Error("the damaged keys file was not reported")
 	}
-	// It was rewritten from the segment.
+	// An orphan keys file (its segment removed by a crash mid-retention)
+	// is cleaned up at the next start.
+	orphan := filepath.Join(dir, "00000000000000999999.keys")
+	if err := os.WriteFile(orphan, encodeKeys(nil), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	_ = closeT(t, s, time.Second)
+	s = openT(t, cfg, named("rec", newGate(false)))
+	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
+		t.Errorf("orphan keys file kept: %v", err)
+	}
+	// The damaged one was rewritten from the segment.
 	data, _ := os.ReadFile(segmentKeysPath(segs[0]))
 	if keys, err := decodeKeys(data); err != nil || len(keys) == 0 {
 		t.Errorf("keys file not repaired: %d keys, %v", len(keys), err)

@@ -8,7 +8,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -176,6 +178,7 @@ func (s *Spool) recover(saved map[string]uint64) error {
 		maxCursor = max(maxCursor, c)
 	}
 	w := &writer{s: s, reqs: make(chan *appendReq, 1024), done: make(chan struct{})}
+	s.removeOrphanKeys(segs)
 	keys := s.readKeysFile()
 	if len(segs) == 0 {
 		seg, f, err := createSegment(s.fsys, s.dir, maxCursor)
@@ -240,6 +243,25 @@ func (s *Spool) recover(saved map[string]uint64) error {
 	s.committed.Store(w.next)
 	s.keys.add(keys, time.Now())
 	return nil
+}
+
+// removeOrphanKeys removes the keys files of segments no longer there (a
+// crash between removing a segment and its keys file).
+func (s *Spool) removeOrphanKeys(segs []*segment) {
+	entries, err := s.fsys.ReadDir(s.dir)
+	if err != nil {
+		return
+	}
+	have := map[string]bool{}
+	for _, seg := range segs {
+		have[segmentKeysPath(seg.path)] = true
+	}
+	for _, e := range entries {
+		path := filepath.Join(s.dir, e.Name())
+		if _, ok := parseSegmentName(strings.TrimSuffix(e.Name(), ".keys") + segmentExt); ok && strings.HasSuffix(e.Name(), ".keys") && !have[path] {
+			_ = s.fsys.Remove(path)
+		}
+	}
 }
 
 // readSegmentKeys returns the idempotency keys in a segment's markers,
