@@ -291,3 +291,5 @@ func CheckEndpoints(ep *config.Endpoints) ([]string, error) {
 	notes = append(notes, n...)
 	return notes, err
 }
+
+var _ IdempotentPublisher = (*spool.Spool)(nil)

@@ -15,12 +15,28 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/parleyhq/parley/event"
+	"github.com/parleyhq/parley/idempotency"
 )
 
 // Publisher takes accepted events: the spool in production, which makes
 // them durable before Publish returns.
 type Publisher interface {
 	Publish(ctx context.Context, evs ...event.Event) error
+}
+
+// IdempotentPublisher is a Publisher that records a request's
+// Idempotency-Key and outcome atomically with its events (the spool, in the
+// events' commit marker), so that POST /events with a key accepts a batch
+// once however often it is retried. Without it, a request with a key is
+// refused (501) rather than silently accepted twice.
+type IdempotentPublisher interface {
+	Publisher
+	// PublishIdempotent publishes evs with key and out recorded, or, if
+	// key was recorded before, publishes nothing and returns the recorded
+	// outcome with replayed true.
+	PublishIdempotent(ctx context.Context, key string, out idempotency.Outcome, evs ...event.Event) (rec idempotency.Outcome, replayed bool, err error)
+	// LookupIdempotent returns the outcome recorded for key.
+	LookupIdempotent(key string) (idempotency.Outcome, bool)
 }
 
 // Check is one readiness check: a name (a broker, the tracker store) and a
@@ -84,6 +100,8 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *metrics
 	srv     *http.Server
+	// keys serializes POST /events requests carrying one Idempotency-Key.
+	keys idempotency.Locks
 }
 
 // New builds the server and its routes; Serve starts it.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/config"
+	"github.com/parleyhq/parley/idempotency"
 )
 
 // FsyncPolicy says when appended events are forced to disk.
@@ -20,8 +21,9 @@ const (
 	// kernel has it) but a power cut or kernel crash can lose the last
 	// interval, as with Kafka's flush.ms or Redis's appendfsync everysec.
 	FsyncInterval
-	// FsyncNever leaves flushing to the kernel, cursors included. For tests
-	// and benchmarks.
+	// FsyncNever leaves flushing to the kernel, cursors included, except
+	// that a segment is fsynced when it is created and when the next one
+	// starts. For tests and benchmarks.
 	FsyncNever
 )
 
@@ -64,6 +66,8 @@ const (
 	DefaultPublishTimeout        = 30 * time.Second
 	DefaultReadyFailureThreshold = 30 * time.Second
 	DefaultDeliveryLinger        = 5 * time.Millisecond
+	DefaultIdempotencyWindow     = idempotency.DefaultWindow
+	DefaultIdempotencyMaxKeys    = 100_000
 )
 
 // Config is the spool's endpoints.yml section (`spool:`, a parley
@@ -113,6 +117,16 @@ type Config struct {
 	// ReadyFailureThreshold is how long a broker may fail before Ready
 	// reports parley unready (key ready_failure_threshold, default 30s).
 	ReadyFailureThreshold time.Duration
+	// IdempotencyWindow is how long the Idempotency-Key of a POST /events
+	// batch is remembered, so that a retry is answered with the first
+	// outcome instead of being accepted again (key idempotency_window,
+	// default 24h, idempotency.DefaultWindow).
+	IdempotencyWindow time.Duration
+	// IdempotencyMaxKeys bounds the keys remembered (key
+	// idempotency_max_keys, default 100000, about 20MB at most); past it
+	// the oldest go first, so under more than IdempotencyMaxKeys keyed
+	// requests per IdempotencyWindow the window is shorter.
+	IdempotencyMaxKeys int
 }
 
 // DefaultConfig returns the configuration used without a spool section.
@@ -130,6 +144,8 @@ func DefaultConfig() Config {
 		PublishTimeout:        DefaultPublishTimeout,
 		ReadyFailureThreshold: DefaultReadyFailureThreshold,
 		DeliveryLinger:        DefaultDeliveryLinger,
+		IdempotencyWindow:     DefaultIdempotencyWindow,
+		IdempotencyMaxKeys:    DefaultIdempotencyMaxKeys,
 	}
 }
 
@@ -166,6 +182,8 @@ func ParseConfig(sec *config.Section) (Config, error) {
 	c.PublishTimeout = sec.Duration("publish_timeout", c.PublishTimeout)
 	c.ReadyFailureThreshold = sec.Duration("ready_failure_threshold", c.ReadyFailureThreshold)
 	c.DeliveryLinger = sec.Duration("delivery_linger", c.DeliveryLinger)
+	c.IdempotencyWindow = sec.Duration("idempotency_window", c.IdempotencyWindow)
+	c.IdempotencyMaxKeys = sec.Int("idempotency_max_keys", c.IdempotencyMaxKeys)
 
 	if strings.TrimSpace(c.Dir) == "" {
 		sec.Errorf("dir", "must not be empty")
@@ -198,6 +216,12 @@ func ParseConfig(sec *config.Section) (Config, error) {
 	}
 	if c.DeliveryLinger > time.Second {
 		sec.Errorf("delivery_linger", "must be at most 1s (it delays every idle delivery)")
+	}
+	if c.IdempotencyWindow <= 0 {
+		sec.Errorf("idempotency_window", "must be positive")
+	}
+	if c.IdempotencyMaxKeys < 1 {
+		sec.Errorf("idempotency_max_keys", "must be at least 1")
 	}
 	sec.WarnUnused("spool")
 	return c, sec.Err()
@@ -245,6 +269,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReadyFailureThreshold <= 0 {
 		c.ReadyFailureThreshold = d.ReadyFailureThreshold
+	}
+	if c.IdempotencyWindow <= 0 {
+		c.IdempotencyWindow = d.IdempotencyWindow
+	}
+	if c.IdempotencyMaxKeys <= 0 {
+		c.IdempotencyMaxKeys = d.IdempotencyMaxKeys
 	}
 	return c
 }

@@ -21,6 +21,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		FsyncInterval: 100 * time.Millisecond, MaxBatch: 500, MaxBatchBytes: 4 << 20,
 		RetryInitial: 100 * time.Millisecond, RetryMax: 10 * time.Second, PublishTimeout: 30 * time.Second,
 		ReadyFailureThreshold: 30 * time.Second, DeliveryLinger: 5 * time.Millisecond,
+		IdempotencyWindow: 24 * time.Hour, IdempotencyMaxKeys: 100_000,
 	}
 	if c != want {
 		t.Fatalf("defaults changed (update docs/spool.md):\n got %+v\nwant %+v", c, want)
@@ -44,6 +45,8 @@ spool:
   publish_timeout: 5s
   ready_failure_threshold: 2m
   delivery_linger: 20ms
+  idempotency_window: 1h
+  idempotency_max_keys: 5000
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +61,7 @@ spool:
 		FsyncInterval: 250 * time.Millisecond, MaxBatch: 1000, MaxBatchBytes: 1 << 20,
 		RetryInitial: 500 * time.Millisecond, RetryMax: time.Minute, PublishTimeout: 5 * time.Second,
 		ReadyFailureThreshold: 2 * time.Minute, DeliveryLinger: 20 * time.Millisecond,
+		IdempotencyWindow: time.Hour, IdempotencyMaxKeys: 5000,
 	}
 	if c != want {
 		t.Fatalf("got  %+v\nwant %+v", c, want)
@@ -76,6 +80,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"max_size: lots", `endpoints.yml:4: spool.max_size: "lots" is not a size`},
 		{"segment_size: 2GiB", "endpoints.yml:4: spool.segment_size: must be at most 1GiB"},
 		{"max_batch: 0", "endpoints.yml:4: spool.max_batch: must be at least 1"},
+		{"idempotency_window: 0s", "endpoints.yml:4: spool.idempotency_window: must be positive"},
+		{"idempotency_max_keys: 0", "endpoints.yml:4: spool.idempotency_max_keys: must be at least 1"},
 		{"retry_initial: 2s\n  retry_max: 1s", "endpoints.yml:5: spool.retry_max: must be at least retry_initial (2s)"},
 		{"fsync: interval\n  fsync_interval: 0", "endpoints.yml:5: spool.fsync_interval: must be positive"},
 		{"dir: ''", "endpoints.yml:4: spool.dir: must not be empty"},

@@ -75,11 +75,20 @@ func writeCursorFile(fsys fileSystem, dir string, cursors map[string]uint64, syn
 func (s *Spool) startCursors(brokers []broker.Named, saved map[string]uint64, savedLost bool) error {
 	first := s.segs[0].base
 	end := s.w.next
-	changed := savedLost
+	// No cursor file but events in the log: the file was deleted or lost
+	// (its creation not yet durable at a power cut). Starting at the end
+	// would silently skip every waiting event; replaying from the oldest
+	// repeats some instead (nats-server does the same without its index).
+	missing := saved == nil && end > first
+	if missing {
+		s.log.Error("spool: cursor file missing but the log holds events; every broker restarts from the oldest event kept (duplicates, not loss)",
+			"file", filepath.Join(s.dir, cursorsFile), "oldest", first, "next_seq", end)
+	}
+	changed := savedLost || missing
 	for _, b := range brokers {
 		c, ok := saved[b.Name]
 		switch {
-		case savedLost:
+		case savedLost || missing:
 			c = first
 		case !ok:
 			c = end
@@ -109,6 +118,7 @@ func (s *Spool) startCursors(brokers []broker.Named, saved map[string]uint64, sa
 	for _, w := range s.workers {
 		w.persisted = w.cursor.Load()
 	}
+	s.publishPersisted()
 	if changed || saved == nil {
 		if err := writeCursorFile(s.fsys, s.dir, s.cursorMap(), s.cfg.Fsync != FsyncNever); err != nil {
 			return fmt.Errorf("spool: write cursors: %w", err)
@@ -205,8 +215,19 @@ func (s *Spool) checkpoint() error {
 	for _, w := range s.workers {
 		w.persisted = cur[w.name]
 	}
+	s.publishPersisted()
 	s.retain(s.minPersisted())
 	return nil
+}
+
+// publishPersisted makes the persisted cursors visible to Status without
+// ckptMu. Called with ckptMu held (or before the spool runs).
+func (s *Spool) publishPersisted() {
+	p := make([]uint64, len(s.workers))
+	for i, w := range s.workers {
+		p[i] = w.persisted
+	}
+	s.persistedView.Store(&p)
 }
 
 // retain removes the segments whose every event is below low, never the
@@ -214,15 +235,28 @@ func (s *Spool) checkpoint() error {
 // once no restart could need it.
 func (s *Spool) retain(low uint64) {
 	s.mu.Lock()
-	var drop []*segment
-	for len(s.segs) > 1 && s.segs[1].base <= low {
-		drop = append(drop, s.segs[0])
-		s.segs = s.segs[1:]
+	n := 0
+	for n+1 < len(s.segs) && s.segs[n+1].base <= low {
+		n++
 	}
-	s.mu.Unlock()
-	if len(drop) == 0 {
+	if n == 0 {
+		s.mu.Unlock()
 		return
 	}
+	newFirst := s.segs[n].base
+	s.mu.Unlock()
+	// The idempotency keys of the segments going away are saved first, so
+	// that a restart still answers their retries for the rest of the
+	// window; if that fails the segments stay, and the next checkpoint
+	// tries again.
+	if err := s.saveKeys(newFirst); err != nil {
+		s.log.Error("spool: cannot save idempotency keys; keeping delivered segments until it works", "err", err)
+		return
+	}
+	s.mu.Lock()
+	drop := append([]*segment(nil), s.segs[:n]...)
+	s.segs = s.segs[n:]
+	s.mu.Unlock()
 	var freed int64
 	for _, seg := range drop {
 		// disk counts segments by their end, as does this.
@@ -230,6 +264,9 @@ func (s *Spool) retain(low uint64) {
 		if err := s.fsys.Remove(seg.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			// Left on disk, it is found and removed again at the next start.
 			s.log.Error("spool: cannot remove a delivered segment", "segment", seg.path, "err", err)
+		}
+		if err := s.fsys.Remove(segmentKeysPath(seg.path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("spool: cannot remove a delivered segment's keys file", "file", segmentKeysPath(seg.path), "err", err)
 		}
 	}
 	s.capMu.Lock()

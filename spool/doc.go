@@ -18,10 +18,21 @@
 //
 // The log is a directory of segment files holding checksummed records;
 // appends are group-committed (concurrent calls share one write and one
-// fsync). Cursors live in cursors.json, replaced atomically. A segment is
-// removed once every broker's persisted cursor has passed it, and the
-// total size is bounded: a full spool refuses new events (ErrFull) rather
-// than dropping accepted ones. Events a broker rejects permanently go to a
-// per-broker dead-letter file. See docs/spool.md for the on-disk format,
-// the guarantees and their limits.
+// fsync), and each batch ends with a commit marker (marker.go) that says
+// the batch is whole and records the last durable point: how far the
+// segment had been fsynced. At start-up (scan.go) damage before that point
+// is corruption, skipped and reported, and a torn tail after it, which a
+// crash or power cut can leave in any order, is cut. Cursors live in
+// cursors.json, replaced atomically; a missing one with events in the log
+// means replay from the oldest. A segment is removed once every broker's
+// persisted cursor has passed it, and the total size is bounded: a full
+// spool refuses new events (ErrFull) rather than dropping accepted ones.
+// Events a broker rejects permanently go to a per-broker dead-letter file.
+//
+// AppendIdempotent records an Idempotency-Key and its outcome in the
+// marker of the events' batch, so the key is durable exactly when the
+// events are; a retry gets the recorded outcome (keys.go).
+//
+// See docs/spool.md for the on-disk format, the guarantees and their
+// limits.
 package spool

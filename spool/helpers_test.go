@@ -28,6 +28,36 @@ func quietLog() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// logRecords is a slog handler that keeps every record's level and
+// message, for tests of what the spool says.
+type logRecords struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (l *logRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecords) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	l.recs = append(l.recs, r.Clone())
+	l.mu.Unlock()
+	return nil
+}
+func (l *logRecords) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logRecords) WithGroup(string) slog.Handler      { return l }
+
+// count returns how many records at level or above contain substr.
+func (l *logRecords) count(level slog.Level, substr string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, r := range l.recs {
+		if r.Level >= level && strings.Contains(r.Message, substr) {
+			n++
+		}
+	}
+	return n
+}
+
 type testWriter struct{}
 
 func (testWriter) Write(p []byte) (int, error) { fmt.Print(string(p)); return len(p), nil }
@@ -224,6 +254,9 @@ type faultFS struct {
 	// failReadOpen, when set, may fail the read-only opening of a
 	// segment (the reader's) by returning an error.
 	failReadOpen func(name string) error
+	// onSync, when set, runs before every fsync of a file (any file,
+	// cursors included) with its name.
+	onSync func(name string)
 }
 
 func newFaultFS() *faultFS { return &faultFS{budget: -1} }
@@ -253,12 +286,13 @@ func (f *faultFS) OpenFile(name string, flag int, perm fs.FileMode) (file, error
 	if err != nil {
 		return nil, err
 	}
-	return &faultFile{file: of, fs: f, segment: strings.HasSuffix(name, segmentExt)}, nil
+	return &faultFile{file: of, fs: f, name: name, segment: strings.HasSuffix(name, segmentExt)}, nil
 }
 
 type faultFile struct {
 	file
 	fs      *faultFS
+	name    string
 	segment bool
 }
 
@@ -282,11 +316,14 @@ func (f *faultFile) WriteAt(b []byte, off int64) (int, error) {
 
 func (f *faultFile) Sync() error {
 	f.fs.mu.Lock()
-	hook, err := f.fs.beforeSync, f.fs.failSync
+	hook, err, onSync := f.fs.beforeSync, f.fs.failSync, f.fs.onSync
 	if f.segment {
 		f.fs.syncs++
 	}
 	f.fs.mu.Unlock()
+	if onSync != nil {
+		onSync(f.name)
+	}
 	if hook != nil && f.segment {
 		hook()
 	}

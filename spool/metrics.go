@@ -99,13 +99,14 @@ var (
 	descOldest   = prometheus.NewDesc("parley_spool_oldest_undelivered_age_seconds", "Age of the oldest event not yet delivered to the broker (0 when caught up).", []string{"broker"}, nil)
 	descFailing  = prometheus.NewDesc("parley_spool_broker_failing", "1 while delivery to the broker is failing.", []string{"broker"}, nil)
 	descFailFor  = prometheus.NewDesc("parley_spool_broker_failing_seconds", "How long delivery to the broker has been failing (0 when healthy).", []string{"broker"}, nil)
+	descKeys     = prometheus.NewDesc("parley_spool_idempotency_keys", "Idempotency-Keys of POST /events remembered (bounded by idempotency_max_keys).", nil, nil)
 )
 
 // gauges reads the spool's state at scrape time.
 type gauges struct{ s *Spool }
 
 func (g gauges) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descBytes, descMaxBytes, descSegments, descDepth, descOldest, descFailing, descFailFor} {
+	for _, d := range []*prometheus.Desc{descBytes, descMaxBytes, descSegments, descDepth, descOldest, descFailing, descFailFor, descKeys} {
 		ch <- d
 	}
 }
@@ -118,6 +119,7 @@ func (g gauges) Collect(ch chan<- prometheus.Metric) {
 	nsegs := len(s.segs)
 	s.mu.Unlock()
 	ch <- prometheus.MustNewConstMetric(descSegments, prometheus.GaugeValue, float64(nsegs))
+	ch <- prometheus.MustNewConstMetric(descKeys, prometheus.GaugeValue, float64(s.keys.len()))
 	now := time.Now()
 	end := s.committed.Load()
 	for _, w := range s.workers {

@@ -70,6 +70,7 @@ func TestMetrics(t *testing.T) {
 		{"parley_spool_oldest_undelivered_age_seconds", "up", 0},
 		{"parley_spool_max_bytes", "", float64(DefaultMaxSize)},
 		{"parley_spool_segments", "", 1},
+		{"parley_spool_idempotency_keys", "", 0},
 	} {
 		if got := gauge(t, reg, tc.name, tc.broker); got != tc.want {
 			t.Errorf("%s{broker=%q} = %v, want %v", tc.name, tc.broker, got, tc.want)

@@ -80,6 +80,10 @@ func (r *reader) read(maxN int, maxBytes int64) ([]record, error) {
 			r.skipDamage(end, "checksum mismatch")
 			continue
 		}
+		if isMarker(b) {
+			r.off += n // a batch's commit marker: recovery's business
+			continue
+		}
 		seq := frameSeq(payload)
 		if seq < r.next {
 			r.off += n // before the cursor, already delivered

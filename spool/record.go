@@ -25,8 +25,13 @@ import (
 // The checksum covers the length so that a corrupt length cannot make a
 // wrong slice of the file look valid; the payload carries its own seq so a
 // record found by scanning past damage is known to be the expected one.
+//
+// Format 02 segments end every group-commit batch with a commit marker, a
+// frame whose length has markerBit set (see marker.go).
 const (
 	frameHeaderSize = 8
+	// markerBit in the length word marks a commit marker frame.
+	markerBit = 1 << 31
 	// maxRecordSize caps a payload: larger lengths are corruption.
 	maxRecordSize = 64 << 20
 	// minPayloadSize is seq + appended + four empty lengths.
@@ -103,8 +108,12 @@ func sealFrame(b []byte, seq uint64) {
 // frameLen returns the whole size of the frame starting at b (which must
 // hold its header).
 func frameLen(b []byte) int {
-	return frameHeaderSize + int(binary.LittleEndian.Uint32(b))
+	return frameHeaderSize + int(binary.LittleEndian.Uint32(b)&^markerBit)
 }
+
+// isMarker reports whether the frame starting at b (which must hold its
+// header) is a commit marker.
+func isMarker(b []byte) bool { return binary.LittleEndian.Uint32(b)&markerBit != 0 }
 
 // Frame errors: errShortFrame means the bytes end before the frame does
 // (a torn write at the tail), errBadFrame that the frame is damaged.
@@ -119,8 +128,12 @@ func checkFrame(b []byte) (payload []byte, n int, err error) {
 	if len(b) < frameHeaderSize {
 		return nil, 0, errShortFrame
 	}
-	plen := binary.LittleEndian.Uint32(b)
-	if plen < minPayloadSize || plen > maxRecordSize {
+	raw := binary.LittleEndian.Uint32(b)
+	plen, min := raw&^markerBit, uint32(minPayloadSize)
+	if raw&markerBit != 0 {
+		min = minMarkerSize
+	}
+	if plen < min || plen > maxRecordSize {
 		return nil, 0, errBadFrame
 	}
 	n = frameHeaderSize + int(plen)
@@ -208,15 +221,15 @@ func (r *record) event() event.Event {
 	return ev
 }
 
-// findFrame scans b from offset from for the next intact frame whose seq
-// is at least minSeq, and returns its offset. It is how reading resumes
+// findFrame scans b from offset from for the next intact frame (event or
+// marker) whose seq (a marker's next) is at least minSeq, and returns its offset. It is how reading resumes
 // past damage: a random byte string passing CRC-32C and carrying a
 // plausible seq is vanishingly unlikely. Cheap checks of the length and
 // seq come first so that scanning garbage does not checksum at every byte.
 func findFrame(b []byte, from int, minSeq uint64) (int, bool) {
-	for off := from; off+frameHeaderSize+minPayloadSize <= len(b); off++ {
-		plen := binary.LittleEndian.Uint32(b[off:])
-		if plen < minPayloadSize || plen > maxRecordSize || off+frameHeaderSize+int(plen) > len(b) {
+	for off := from; off+frameHeaderSize+minMarkerSize <= len(b); off++ {
+		plen := binary.LittleEndian.Uint32(b[off:]) &^ markerBit
+		if plen < minMarkerSize || plen > maxRecordSize || off+frameHeaderSize+int(plen) > len(b) {
 			continue
 		}
 		if seq := binary.LittleEndian.Uint64(b[off+frameHeaderSize:]); seq < minSeq || seq-minSeq > maxSeqJump {

@@ -176,10 +176,35 @@ func FuzzScanSegment(f *testing.F) {
 	f.Add(seg)
 	f.Add(seg[:len(seg)-3])
 	f.Add(append(bytes.Clone(seg[:40]), seg[80:]...))
+	// Format 02: two batches, each with its commit marker, the second
+	// vouching for the first.
+	var seg2 []byte
+	seg2 = append(seg2, segmentHeader(5)...)
+	next := uint64(5)
+	for b, evs := range [][]event.Event{fixtureEvents(f)[:2], fixtureEvents(f)[2:4]} {
+		synced := int64(len(seg2))
+		if b == 0 {
+			synced = segmentHeaderSize
+		}
+		for _, ev := range evs {
+			at := len(seg2)
+			seg2 = appendFrame(seg2, ev, 1)
+			sealFrame(seg2[at:], next)
+			next++
+		}
+		seg2 = appendMarker(seg2, &marker{next: next, count: uint64(len(evs)), synced: synced, syncedNext: next - uint64(len(evs)),
+			keys: []markedKey{{key: "k", last: next - 1, outcome: []byte{1}}}})
+	}
+	f.Add(seg2)
+	f.Add(seg2[:len(seg2)-5])
 	f.Fuzz(func(t *testing.T, b []byte) {
+		_ = segmentKeys(b, 5) // must not panic either
 		res := scanSegment(b, 5)
 		if res.end > int64(len(b)) || res.torn != int64(len(b))-res.end && len(b) >= segmentHeaderSize {
 			t.Fatalf("end %d, torn %d for %d bytes", res.end, res.torn, len(b))
+		}
+		if len(b) > segmentHeaderSize && res.end < res.durable {
+			t.Fatalf("cut at %d, before the durable point %d", res.end, res.durable)
 		}
 		if res.records > 0 && (res.first < 5 || res.next <= res.first) {
 			t.Fatalf("seqs %d..%d", res.first, res.next)

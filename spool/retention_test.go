@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -80,7 +81,7 @@ func TestNoBrokersKeepsOnlyActiveSegment(t *testing.T) {
 	for i := 0; i < 100; i += 10 {
 		publishT(t, s, seqEvents("a", i, 10)...)
 	}
-	if err := closeT(t, s, 0); err != nil {
+	if err := closeT(t, s, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	s = openT(t, cfg, nil)

@@ -15,13 +15,19 @@ import (
 
 // A segment file is a 16-byte header followed by records (see record.go):
 //
-//	magic  "PLYSPL01" (the 01 is the format version)
+//	magic  "PLYSPL02" (the 02 is the format version)
 //	base   uint64 LE, the seq of its first record, also its file name
+//
+// Format 02 ends every group-commit batch with a commit marker (marker.go);
+// format 01, written before markers existed, has none. Segments of both
+// formats are read; new ones are always 02, and a 01 segment is never
+// appended to (Open starts a new segment after it).
 //
 // Segments are named by base seq, zero-padded so names sort in log order:
 // 00000000000000001234.seg.
 const (
-	segmentMagic      = "PLYSPL01"
+	segmentMagic      = "PLYSPL02"
+	segmentMagicV1    = "PLYSPL01"
 	segmentHeaderSize = 16
 	segmentExt        = ".seg"
 	maxSegmentSize    = 1 << 30
@@ -40,6 +46,11 @@ type segment struct {
 
 func segmentName(base uint64) string { return fmt.Sprintf("%020d%s", base, segmentExt) }
 
+// segmentKeysPath is where a sealed segment's idempotency keys are saved.
+func segmentKeysPath(segPath string) string {
+	return strings.TrimSuffix(segPath, segmentExt) + ".keys"
+}
+
 func parseSegmentName(name string) (uint64, bool) {
 	digits, ok := strings.CutSuffix(name, segmentExt)
 	if !ok || len(digits) != 20 {
@@ -49,10 +60,30 @@ func parseSegmentName(name string) (uint64, bool) {
 	return n, err == nil
 }
 
-func segmentHeader(base uint64) []byte {
+func segmentHeader(base uint64) []byte { return segmentHeaderVersion(base, 2) }
+
+func segmentHeaderVersion(base uint64, version int) []byte {
 	h := make([]byte, 0, segmentHeaderSize)
-	h = append(h, segmentMagic...)
+	if version == 1 {
+		h = append(h, segmentMagicV1...)
+	} else {
+		h = append(h, segmentMagic...)
+	}
 	return binary.LittleEndian.AppendUint64(h, base)
+}
+
+// headerVersion returns the format of a segment whose content starts with
+// b, or 0 if the header is not one of base's.
+func headerVersion(b []byte, base uint64) int {
+	switch {
+	case len(b) < segmentHeaderSize:
+		return 0
+	case bytes.Equal(b[:segmentHeaderSize], segmentHeaderVersion(base, 2)):
+		return 2
+	case bytes.Equal(b[:segmentHeaderSize], segmentHeaderVersion(base, 1)):
+		return 1
+	}
+	return 0
 }
 
 // listSegments returns dir's segments sorted by base, with end set to
@@ -89,9 +120,10 @@ func listSegments(fsys fileSystem, dir string) ([]*segment, error) {
 }
 
 // createSegment creates the segment starting at base and returns it open
-// for writing, its header written (and fsynced with its directory entry
-// when sync is set).
-func createSegment(fsys fileSystem, dir string, base uint64, sync bool) (*segment, file, error) {
+// for writing, its header written and fsynced with its directory entry
+// (under every fsync policy: a few fsyncs per segment, so that recovery
+// never meets a torn header it would have to call corruption).
+func createSegment(fsys fileSystem, dir string, base uint64) (*segment, file, error) {
 	s := &segment{base: base, path: filepath.Join(dir, segmentName(base))}
 	f, err := fsys.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
@@ -105,13 +137,11 @@ func createSegment(fsys fileSystem, dir string, base uint64, sync bool) (*segmen
 	if _, err := f.WriteAt(segmentHeader(base), 0); err != nil {
 		return fail(err)
 	}
-	if sync {
-		if err := f.Sync(); err != nil {
-			return fail(err)
-		}
-		if err := syncDir(fsys, dir); err != nil {
-			return fail(err)
-		}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := syncDir(fsys, dir); err != nil {
+		return fail(err)
 	}
 	s.end.Store(segmentHeaderSize)
 	return s, f, nil
@@ -129,64 +159,4 @@ func readAll(f file) ([]byte, error) {
 		return nil, err
 	}
 	return b[:n], nil
-}
-
-// damage is a stretch of a segment that holds no intact record.
-type damage struct {
-	off, length int64
-	// lostFrom and lostTo bound the seqs that were in it: [lostFrom,
-	// lostTo). Equal when no event was lost (garbage between records).
-	lostFrom, lostTo uint64
-}
-
-// scanResult describes a segment's content.
-type scanResult struct {
-	badHeader bool
-	records   int
-	first     uint64 // seq of the first intact record (when records > 0)
-	next      uint64 // seq after the last intact record; base when none
-	end       int64  // offset after the last intact record
-	damage    []damage
-	// torn is the number of bytes after end that hold no intact record:
-	// in the last segment, a write a crash interrupted.
-	torn int64
-}
-
-// scanSegment checks every record of a segment's content b. Damage
-// followed by an intact record is reported in damage; damage running to
-// the end of b is the torn tail.
-func scanSegment(b []byte, base uint64) scanResult {
-	res := scanResult{next: base, end: segmentHeaderSize}
-	if len(b) < segmentHeaderSize || !bytes.Equal(b[:segmentHeaderSize], segmentHeader(base)) {
-		res.badHeader = true
-	}
-	if len(b) <= segmentHeaderSize {
-		res.end = min(int64(len(b)), segmentHeaderSize)
-		return res
-	}
-	off := segmentHeaderSize
-	for off < len(b) {
-		payload, n, err := checkFrame(b[off:])
-		if err == nil {
-			if rec, derr := decodePayload(payload); derr == nil && rec.seq >= res.next {
-				if res.records == 0 {
-					res.first = rec.seq
-				}
-				res.records++
-				res.next = rec.seq + 1
-				off += n
-				res.end = int64(off)
-				continue
-			}
-		}
-		found, ok := findFrame(b, off+1, res.next)
-		if !ok {
-			break
-		}
-		seq := frameSeq(b[found+frameHeaderSize:])
-		res.damage = append(res.damage, damage{off: int64(off), length: int64(found - off), lostFrom: res.next, lostTo: seq})
-		off = found
-	}
-	res.torn = int64(len(b)) - res.end
-	return res
 }

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +49,15 @@ type Spool struct {
 	w       *writer
 	workers []*worker
 
+	// keys is the Idempotency-Key index (keys.go); keysFileExists says
+	// the keys file is on disk (guarded by ckptMu after Open).
+	keys           *keyIndex
+	keysFileExists bool
+	// persistedView is every worker's persisted cursor, in worker order,
+	// published after each cursor write so that Status never waits for a
+	// checkpoint's fsyncs.
+	persistedView atomic.Pointer[[]uint64]
+
 	ckptMu   sync.Mutex // serializes checkpoints; guards worker.persisted
 	kick     chan struct{}
 	ckptStop chan struct{}
@@ -52,6 +65,7 @@ type Spool struct {
 
 	acceptMu sync.RWMutex // guards closed against sends on w.reqs
 	closed   bool
+	closing  atomic.Bool // set first by Close, so Append refuses at once
 
 	drain     chan struct{} // closed when workers may stop once caught up
 	runCtx    context.Context
@@ -105,6 +119,7 @@ func Open(ctx context.Context, cfg Config, brokers []broker.Named, opts ...Optio
 		ckptStop: make(chan struct{}),
 		ckptDone: make(chan struct{}),
 		drain:    make(chan struct{}),
+		keys:     newKeyIndex(cfg.IdempotencyWindow, cfg.IdempotencyMaxKeys),
 	}
 	s.m = newMetrics(s)
 	ok := false
@@ -149,9 +164,10 @@ func Open(ctx context.Context, cfg Config, brokers []broker.Named, opts ...Optio
 	return s, nil
 }
 
-// recover finds the segments, cuts a torn tail off the last one and sets
-// up the writer after it. saved cursors keep seqs from going backwards if
-// the log lost its unsynced tail.
+// recover finds the segments, cuts a torn tail off the last one, sets up
+// the writer after it and rebuilds the idempotency key index. saved
+// cursors keep seqs from going backwards if the log lost its unsynced
+// tail.
 func (s *Spool) recover(saved map[string]uint64) error {
 	segs, err := listSegments(s.fsys, s.dir)
 	if err != nil {
@@ -161,28 +177,63 @@ func (s *Spool) recover(saved map[string]uint64) error {
 	for _, c := range saved {
 		maxCursor = max(maxCursor, c)
 	}
-	sync := s.cfg.Fsync != FsyncNever
 	w := &writer{s: s, reqs: make(chan *appendReq, 1024), done: make(chan struct{})}
+	s.removeOrphanKeys(segs)
+	keys := s.readKeysFile()
 	if len(segs) == 0 {
-		seg, f, err := createSegment(s.fsys, s.dir, maxCursor, sync)
+		seg, f, err := createSegment(s.fsys, s.dir, maxCursor)
 		if err != nil {
 			return fmt.Errorf("spool: %w", err)
 		}
 		segs = []*segment{seg}
 		w.active, w.f, w.off, w.next = seg, f, segmentHeaderSize, maxCursor
 	} else {
+		var buf []byte
+		for _, seg := range segs[:len(segs)-1] {
+			k, err := s.readSegmentKeys(seg, &buf)
+			if err != nil {
+				// Delivery will meet the same error and retry; only the
+				// segment's idempotency keys are forgotten.
+				s.log.Error("spool: cannot read a segment for its idempotency keys", "err", err)
+			}
+			keys = append(keys, k...)
+		}
 		last := segs[len(segs)-1]
-		next, end, f, err := s.recoverTail(last, sync)
+		// The last segment is read whole; a keys file beside it is from a
+		// sealing a crash undid, and is rewritten when it is sealed again.
+		if err := s.fsys.Remove(segmentKeysPath(last.path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("spool: %w", err)
+		}
+		res, f, err := s.recoverTail(last)
 		if err != nil {
 			return err
 		}
+		keys = append(keys, res.keys...)
+		w.segKeys = res.keys
+		next := res.next
 		if next < maxCursor {
 			s.log.Warn("spool: cursors are past the end of the log, which lost its unsynced tail (fsync interval or never) or was cut; new events continue after the cursors",
 				"log_end", next, "cursor", maxCursor)
 			next = maxCursor
 		}
-		w.active, w.f, w.off, w.next = last, f, end, next
+		w.active, w.f, w.off, w.next = last, f, res.end, next
+		if res.version == 1 {
+			// A segment of the format before commit markers is only read:
+			// appends go to a new segment of the current format.
+			s.log.Info("spool: upgrading the log format; new events go to a new segment", "old_segment", last.path)
+			f.Close()
+			seg, nf, err := createSegment(s.fsys, s.dir, next)
+			if err != nil {
+				return fmt.Errorf("spool: %w", err)
+			}
+			if seg.path == last.path { // an empty old segment, replaced
+				segs = segs[:len(segs)-1]
+			}
+			segs = append(segs, seg)
+			w.active, w.f, w.off, w.segKeys = seg, nf, segmentHeaderSize, nil
+		}
 	}
+	w.synced, w.syncedNext = w.off, w.next
 	var disk int64
 	for _, seg := range segs {
 		disk += seg.end.Load()
@@ -190,42 +241,101 @@ func (s *Spool) recover(saved map[string]uint64) error {
 	s.segs, s.w = segs, w
 	s.disk.Store(disk)
 	s.committed.Store(w.next)
+	s.keys.add(keys, time.Now())
 	return nil
 }
 
-// recoverTail checks the last segment record by record, reports damage,
-// and truncates a torn tail: records a crash interrupted before their
-// fsync, which were never acknowledged.
-func (s *Spool) recoverTail(seg *segment, sync bool) (next uint64, end int64, f file, err error) {
+// removeOrphanKeys removes the keys files of segments no longer there (a
+// crash between removing a segment and its keys file).
+func (s *Spool) removeOrphanKeys(segs []*segment) {
+	entries, err := s.fsys.ReadDir(s.dir)
+	if err != nil {
+		return
+	}
+	have := map[string]bool{}
+	for _, seg := range segs {
+		have[segmentKeysPath(seg.path)] = true
+	}
+	for _, e := range entries {
+		path := filepath.Join(s.dir, e.Name())
+		if _, ok := parseSegmentName(strings.TrimSuffix(e.Name(), ".keys") + segmentExt); ok && strings.HasSuffix(e.Name(), ".keys") && !have[path] {
+			_ = s.fsys.Remove(path)
+		}
+	}
+}
+
+// readSegmentKeys returns the idempotency keys in a segment's markers,
+// reading it into buf (reused across segments).
+func (s *Spool) readSegmentKeys(seg *segment, buf *[]byte) ([]markedKey, error) {
+	if kf, err := s.fsys.OpenFile(segmentKeysPath(seg.path), os.O_RDONLY, 0); err == nil {
+		data, err := readAll(kf)
+		kf.Close()
+		if err == nil {
+			if keys, err := decodeKeys(data); err == nil {
+				return keys, nil
+			}
+		}
+		s.log.Warn("spool: a segment's keys file is unreadable; reading the segment instead", "segment", seg.path, "err", err)
+	}
+	f, err := s.fsys.OpenFile(seg.path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("spool: open %s: %w", seg.path, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("spool: stat %s: %w", seg.path, err)
+	}
+	if int64(cap(*buf)) < info.Size() {
+		*buf = make([]byte, info.Size())
+	}
+	b := (*buf)[:info.Size()]
+	n, err := f.ReadAt(b, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("spool: read %s: %w", seg.path, err)
+	}
+	keys := segmentKeys(b[:n], seg.base)
+	// Next time, the small file (a segment from before keys files, or
+	// whose file was lost).
+	if err := writeFileAtomic(s.fsys, segmentKeysPath(seg.path), encodeKeys(keys), true); err != nil {
+		s.log.Warn("spool: cannot save a segment's idempotency keys beside it", "segment", seg.path, "err", err)
+	}
+	return keys, nil
+}
+
+// recoverTail checks the last segment (scanSegment), reports corruption
+// before its durable point, cuts the torn tail after it, and fsyncs what
+// is kept, which the commit markers of later batches then vouch for.
+func (s *Spool) recoverTail(seg *segment) (res scanResult, f file, err error) {
 	f, err = s.fsys.OpenFile(seg.path, os.O_RDWR, 0)
 	if err != nil {
-		return 0, 0, nil, fmt.Errorf("spool: open %s: %w", seg.path, err)
+		return res, nil, fmt.Errorf("spool: open %s: %w", seg.path, err)
 	}
-	fail := func(err error) (uint64, int64, file, error) {
+	fail := func(err error) (scanResult, file, error) {
 		f.Close()
-		return 0, 0, nil, fmt.Errorf("spool: recover %s: %w", seg.path, err)
+		return res, nil, fmt.Errorf("spool: recover %s: %w", seg.path, err)
 	}
 	data, err := readAll(f)
 	if err != nil {
 		return fail(err)
 	}
-	res := scanSegment(data, seg.base)
+	res = scanSegment(data, seg.base)
 	for _, d := range res.damage {
-		s.log.Error("spool: corrupt records in the middle of a segment; skipping to the next intact record",
-			"segment", seg.path, "offset", d.off, "bytes", d.length, "lost_events", d.lostTo-d.lostFrom, "first_lost_seq", d.lostFrom)
+		s.log.Error("spool: corrupt records before the last durable point of the log (fsynced data changed on disk); skipping to the next intact record",
+			"segment", seg.path, "offset", d.off, "bytes", d.length, "lost_events", d.lostTo-d.lostFrom, "first_lost_seq", d.lostFrom, "durable_to", res.durable)
 	}
 	if res.badHeader {
 		if res.records > 0 {
 			s.log.Error("spool: segment header damaged; rewriting it", "segment", seg.path)
 		}
-		if _, err := f.WriteAt(segmentHeader(seg.base), 0); err != nil {
+		if _, err := f.WriteAt(segmentHeaderVersion(seg.base, res.version), 0); err != nil {
 			return fail(err)
 		}
 		res.end = max(res.end, segmentHeaderSize)
 	}
 	if res.torn > 0 {
-		s.log.Warn("spool: cutting a torn write off the end of the log (events a crash interrupted before they were acknowledged)",
-			"segment", seg.path, "offset", res.end, "bytes", res.torn)
+		s.log.Warn("spool: cutting a torn write off the end of the log: batches a crash interrupted after the last durable point, never acknowledged with fsync: always",
+			"segment", seg.path, "offset", res.end, "bytes", res.torn, "intact_events_cut", res.tornEvents, "durable_to", res.durable, "fsync", s.cfg.Fsync.String())
 		s.m.tornBytes.Add(float64(res.torn))
 	}
 	if res.torn > 0 || int64(len(data)) < res.end {
@@ -233,13 +343,13 @@ func (s *Spool) recoverTail(seg *segment, sync bool) (next uint64, end int64, f 
 			return fail(err)
 		}
 	}
-	if (res.torn > 0 || res.badHeader) && sync {
-		if err := f.Sync(); err != nil {
-			return fail(err)
-		}
+	// Whatever the policy, what is kept is made durable now: the next
+	// batch's marker says so, and recovery relies on it.
+	if err := f.Sync(); err != nil {
+		return fail(err)
 	}
 	seg.end.Store(res.end)
-	return res.next, res.end, f, nil
+	return res, f, nil
 }
 
 // Publish appends evs to the spool and returns once they are durable per
@@ -257,6 +367,20 @@ func (s *Spool) Publish(ctx context.Context, evs ...event.Event) error {
 // Append is Publish returning the seq of the last event, the position in
 // the log that the cursors count in.
 func (s *Spool) Append(ctx context.Context, evs ...event.Event) (uint64, error) {
+	return s.append(ctx, evs, "", nil)
+}
+
+// append appends evs, recording key and outcome in their batch's marker
+// when key is set (the key is then claimed: see AppendIdempotent).
+func (s *Spool) append(ctx context.Context, evs []event.Event, key string, outcome []byte) (last uint64, err error) {
+	queued := false
+	if key != "" {
+		defer func() {
+			if !queued {
+				s.keys.abort(key)
+			}
+		}()
+	}
 	if len(evs) == 0 {
 		return 0, nil
 	}
@@ -278,7 +402,14 @@ func (s *Spool) Append(ctx context.Context, evs ...event.Event) (uint64, error) 
 	if n := int64(len(frames)); n+segmentHeaderSize > s.cfg.MaxSize {
 		return 0, broker.Permanent(fmt.Errorf("spool: %d events of %d bytes: %w (max_size is %d bytes)", len(evs), n, ErrTooLarge, s.cfg.MaxSize))
 	}
-	req := &appendReq{frames: frames, count: len(evs), done: make(chan appendResult, 1)}
+	req := &appendReq{frames: frames, count: len(evs), key: key, outcome: outcome, done: make(chan appendResult, 1)}
+	req.reserved = int64(len(frames)) + markerSize(0)
+	if key != "" {
+		req.reserved += int64(keyBytes(key, outcome))
+	}
+	if s.closing.Load() {
+		return 0, broker.ErrClosed
+	}
 	s.acceptMu.RLock()
 	if s.closed {
 		s.acceptMu.RUnlock()
@@ -288,12 +419,19 @@ func (s *Spool) Append(ctx context.Context, evs ...event.Event) (uint64, error) 
 		s.acceptMu.RUnlock()
 		return 0, err
 	}
-	if err := s.reserve(int64(len(frames))); err != nil {
+	if err := s.reserve(req.reserved); err != nil {
 		s.acceptMu.RUnlock()
 		s.m.rejectedFull.Add(float64(len(evs)))
 		return 0, err
 	}
-	s.w.reqs <- req
+	select {
+	case s.w.reqs <- req:
+	case <-ctx.Done():
+		s.acceptMu.RUnlock()
+		s.release(req.reserved)
+		return 0, ctx.Err()
+	}
+	queued = true
 	s.acceptMu.RUnlock()
 	select {
 	case res := <-req.done:
@@ -343,12 +481,13 @@ func (s *Spool) retryAfter() time.Duration {
 	return min(d, time.Minute)
 }
 
-// committedBatch makes a written batch visible to the workers.
-func (s *Spool) committedBatch(seg *segment, end int64, next uint64, n int64) {
+// committedBatch makes a written batch visible to the workers. reserved
+// is what its appends had claimed of max_size, written what it took.
+func (s *Spool) committedBatch(seg *segment, end int64, next uint64, reserved, written int64) {
 	seg.end.Store(end)
 	s.capMu.Lock()
-	s.reserved -= n
-	s.disk.Add(n)
+	s.reserved -= reserved
+	s.disk.Add(written)
 	s.capMu.Unlock()
 	s.committed.Store(next)
 	s.mu.Lock()
@@ -422,6 +561,34 @@ func (s *Spool) Close(ctx context.Context) error {
 }
 
 func (s *Spool) close(ctx context.Context) error {
+	s.closing.Store(true)
+	done := make(chan error, 1)
+	go func() { done <- s.shutdown(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	// Delivery stops with ctx; what is left is the writer's last write and
+	// the last cursor write, a moment's work unless the disk hangs (an
+	// fsync that never returns, a dead network volume). Close keeps its
+	// deadline then, give or take closeGrace, and the shutdown completes in
+	// the background if the disk ever answers.
+	t := time.NewTimer(closeGrace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("spool: close: %w, and the disk has not finished the last write %s later; the spool finishes closing if it does", ctx.Err(), closeGrace)
+	}
+}
+
+// closeGrace is how long Close waits past its context for the disk to
+// finish what is in progress.
+const closeGrace = time.Second
+
+func (s *Spool) shutdown(ctx context.Context) error {
 	s.acceptMu.Lock()
 	s.closed = true
 	close(s.w.reqs)

@@ -61,12 +61,9 @@ func (s *Spool) Status() Status {
 	s.capMu.Lock()
 	st.Full = s.full
 	s.capMu.Unlock()
-	s.ckptMu.Lock()
-	persisted := make([]uint64, len(s.workers))
-	for i, w := range s.workers {
-		persisted[i] = w.persisted
-	}
-	s.ckptMu.Unlock()
+	// Not ckptMu: a checkpoint holds it through its fsyncs, and a slow
+	// disk must not make /ready hang.
+	persisted := *s.persistedView.Load()
 	for i, w := range s.workers {
 		bs := w.status(end, now)
 		bs.Persisted = persisted[i]
