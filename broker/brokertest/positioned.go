@@ -76,6 +76,7 @@ func testPositioned(t *testing.T, h Harness) {
 	// Position then tells which ones committed, and the retry writes only
 	// those that did not. Every event must be there exactly once.
 	pos := uint64(110)
+	var outcomes [3]int // succeeded, failed but committed, failed and retried
 	for i, delay := range []time.Duration{0, time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond} {
 		batch := evs[20+i*20 : 40+i*20]
 		target := pos + 20
@@ -84,11 +85,15 @@ func testPositioned(t *testing.T, h Harness) {
 		err := again.PublishAt(wctx, pos, target, batch...)
 		timer.Stop()
 		wcancel()
-		if err != nil {
+		if err == nil {
+			outcomes[0]++
+		} else {
 			p := position(t, ctx, again)
 			switch p {
 			case target: // committed after all
+				outcomes[1]++
 			case pos:
+				outcomes[2]++
 				if err := again.PublishAt(ctx, pos, target, batch...); err != nil {
 					t.Fatalf("retry after an unknown outcome: %v", err)
 				}
@@ -102,6 +107,7 @@ func testPositioned(t *testing.T, h Harness) {
 			t.Fatalf("position %d, want %d", p, pos)
 		}
 	}
+	t.Logf("canceled writes: %d succeeded, %d failed but committed, %d failed and were retried", outcomes[0], outcomes[1], outcomes[2])
 	closeStream(t, again)
 	if got := countSeq(t, h, d, written); got != written {
 		t.Fatalf("%d events at the destination, want %d (exactly once)", got, written)
