@@ -35,7 +35,6 @@ type Config struct {
 // DefaultPositionsTable is the default of positions_table.
 const DefaultPositionsTable = "parley_positions"
 
-
 // ParseConfig decodes and validates a section.
 func ParseConfig(sec *config.Section) (Config, error) {
 	c := Config{
