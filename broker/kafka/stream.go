@@ -332,4 +332,3 @@ func (b *Broker) readPosition(ctx context.Context, key []byte) (uint64, error) {
 	}
 	return pos, nil
 }
-
