@@ -109,8 +109,21 @@ func (sc scenario) run(t *testing.T, run string) {
 		p.mu.Lock()
 		logs := p.logs.String()
 		p.mu.Unlock()
-		t.Logf("parley settled %d writes whose commit went through unseen, and resumed %d times from a destination's position",
-			strings.Count(logs, "not writing them again"), strings.Count(logs, "resuming at the position the destination recorded"))
+		for name := range sc.count {
+			settled, resumed := 0, 0
+			for _, line := range strings.Split(logs, "\n") {
+				if !strings.Contains(line, "broker="+name) {
+					continue
+				}
+				if strings.Contains(line, "not writing them again") {
+					settled++
+				}
+				if strings.Contains(line, "resuming at the position the destination recorded") {
+					resumed++
+				}
+			}
+			t.Logf("%s: parley settled %d writes whose commit went through unseen, and resumed %d times from the destination's position", name, settled, resumed)
+		}
 	}()
 	for name, count := range sc.count {
 		ta := count(t, run, l)

@@ -29,7 +29,10 @@ type proxy struct {
 	conns map[net.Conn]struct{}
 	down  bool
 	armed bool
-	cuts  int
+	// holding: a commit went to the service while armed; answers are
+	// dropped until the cut, so the service commits and parley never hears.
+	holding bool
+	cuts    int
 	cutCh chan struct{} // closed at the next cut
 }
 
@@ -91,7 +94,7 @@ func reset(c net.Conn) {
 func (p *proxy) cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.down, p.armed = true, false
+	p.down, p.armed, p.holding = true, false, false
 	for c := range p.conns {
 		reset(c)
 	}
@@ -131,18 +134,38 @@ func (p *proxy) forwarded(commit bool) {
 		return
 	}
 	p.mu.Lock()
-	armed := p.armed
-	p.mu.Unlock()
-	if armed {
-		time.Sleep(5 * time.Millisecond) // let the service receive it
-		p.cut()
+	defer p.mu.Unlock()
+	if p.armed && !p.holding {
+		p.holding = true
+		time.AfterFunc(200*time.Millisecond, p.cut) // time for the service to commit
 	}
 }
 
+func (p *proxy) isHolding() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.holding
+}
+
+// pipe copies answers to parley, dropping the connection instead while
+// holding.
 func (p *proxy) pipe(from, to net.Conn) {
-	_, _ = io.Copy(to, from)
-	reset(from)
-	reset(to)
+	defer func() { reset(from); reset(to) }()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := from.Read(buf)
+		if n > 0 {
+			if p.isHolding() {
+				return
+			}
+			if _, werr := to.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 func (p *proxy) pipeSQL(from, to net.Conn) {
@@ -223,6 +246,9 @@ func (p *proxy) pipeKafkaResponses(from, to net.Conn, corr *correlations) {
 		kv, ok := corr.m[int32(binary.BigEndian.Uint32(body))]
 		delete(corr.m, int32(binary.BigEndian.Uint32(body)))
 		corr.mu.Unlock()
+		if p.isHolding() {
+			return
+		}
 		if ok && (kv[0] == int16(kmsg.Metadata) || kv[0] == int16(kmsg.FindCoordinator)) {
 			body = rewriteAddrs(body, kv[0], kv[1], host, int32(port))
 		}
