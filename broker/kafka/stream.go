@@ -102,6 +102,10 @@ func (s *stream) Position(ctx context.Context) (uint64, error) {
 		opts = append(opts,
 			kgo.TransactionalID(s.txnID),
 			kgo.TransactionTimeout(transactionTimeout),
+			// A batch follows the last at once, often before the
+			// coordinator has finished it (CONCURRENT_TRANSACTIONS):
+			// retry after 2ms instead of franz-go's 20ms.
+			kgo.ConcurrentTransactionsBackoff(2*time.Millisecond),
 			// A stream's batch comes whole from the spool: room for it all.
 			kgo.MaxBufferedRecords(1<<20),
 		)
