@@ -123,3 +123,28 @@ func TestSpoolIdentity(t *testing.T) {
 		t.Fatalf("Open with a damaged identity file = %v, want an error naming it", err)
 	}
 }
+
+// A destination that cannot say its position at start (down) delays
+// delivery; it does not make the worker deliver from its cursor blindly.
+func TestResumeWaitsForTheDestination(t *testing.T) {
+	dir := t.TempDir()
+	rec := brokertest.NewPositionedRecorder()
+	s := openT(t, testConfig(dir), named("exact", rec))
+	id := s.streamID("exact")
+	publishT(t, s, seqEvents("d", 0, 30)...)
+	waitEvents(t, rec.Recorder, 30)
+	s.crash()
+	if err := writeCursorFile(osFS{}, dir, map[string]uint64{"exact": 0}, false); err != nil {
+		t.Fatal(err)
+	}
+	rec.FailNext = 5 // the next five calls fail, Position included
+	s = openT(t, testConfig(dir), named("exact", rec))
+	publishT(t, s, seqEvents("d", 30, 5)...)
+	waitEvents(t, rec.Recorder, 35)
+	if err := closeT(t, s, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.Events(); len(got) != 35 || rec.Position(id) != 35 {
+		t.Fatalf("%d events delivered, position %d; want 35 and 35", len(got), rec.Position(id))
+	}
+}

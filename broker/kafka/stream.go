@@ -93,6 +93,10 @@ type stream struct {
 // write failed), which settles any transaction an earlier one left, then
 // reads the stream's position from the positions topic.
 func (s *stream) Position(ctx context.Context) (uint64, error) {
+	if err := s.b.enter(); err != nil {
+		return 0, err
+	}
+	defer s.b.exit()
 	if s.cl == nil || s.dirty {
 		s.reset()
 		opts, err := s.b.cfg.clientOptions(s.b.log)
