@@ -33,7 +33,7 @@ type proxy struct {
 	// dropped until the cut, so the service commits and parley never hears.
 	holding bool
 	cuts    int
-	cutCh chan struct{} // closed at the next cut
+	cutCh   chan struct{} // closed at the next cut
 }
 
 func newProxy(t *testing.T, target string, kafka bool) *proxy {

@@ -17,7 +17,7 @@ func TestParsePositionsTable(t *testing.T) {
 		t.Fatalf("positions_table = %q, %v", c.PositionsTable, err)
 	}
 	for body, want := range map[string]string{
-		"type: sql\npositions_table: events":         `endpoints.yml:3: event_broker.positions_table: must differ from table ("events")`,
+		"type: sql\npositions_table: events":          `endpoints.yml:3: event_broker.positions_table: must differ from table ("events")`,
 		"type: sql\npositions_table: 'x; drop table'": `endpoints.yml:3: event_broker.positions_table: "x; drop table" is not a plain SQL table name`,
 	} {
 		_, err := ParseConfig(brokertest.Section(t, body))
