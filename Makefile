@@ -26,6 +26,7 @@ integration:
 # everything else: 100,000 events each through a real parley serve.
 fault:
 	PARLEY_REQUIRE_SERVICES=1 PARLEY_FAULT_TESTS=1 $(GO) test -count=1 -timeout 30m -v ./faulttest
+	PARLEY_REQUIRE_SERVICES=1 PARLEY_FAULT_TESTS=1 $(GO) test -count=1 -timeout 5m -run TestRestartMidPublishLosesNothing ./broker/rabbitmq
 
 services:
 	@scripts/services.sh up
