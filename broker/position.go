@@ -43,6 +43,13 @@ type Stream interface {
 	Close(ctx context.Context) error
 }
 
+// BatchHinter is implemented by streams whose cost is mostly per write
+// (a Kafka transaction): the spool hands them batches of up to MinBatch
+// events when that many are waiting, even if its max_batch is lower.
+type BatchHinter interface {
+	MinBatch() int
+}
+
 // ErrPositionMoved is returned by Stream.PublishAt when the destination's
 // position is not the one the writer expected: an earlier write it thought
 // failed was committed, or another writer uses the same stream.

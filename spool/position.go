@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/parleyhq/parley/broker"
 	"github.com/parleyhq/parley/event"
 )
 
@@ -107,6 +108,16 @@ func (w *worker) publishAt(ctx context.Context, evs []event.Event, recs []record
 	}
 	w.dest, w.stale = n, 0
 	return nil
+}
+
+// maxBatch is the spool's max_batch, or more for a stream that asks for
+// bigger batches (broker.BatchHinter).
+func (w *worker) maxBatch() int {
+	n := w.s.cfg.MaxBatch
+	if h, ok := w.stream.(broker.BatchHinter); ok {
+		n = max(n, h.MinBatch())
+	}
+	return n
 }
 
 func (w *worker) closeStream() {

@@ -5,10 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/broker"
 	"github.com/parleyhq/parley/broker/brokertest"
+	"github.com/parleyhq/parley/event"
 )
 
 // A crash after delivery, with the cursor file behind (it is persisted
@@ -146,5 +150,50 @@ func TestResumeWaitsForTheDestination(t *testing.T) {
 	}
 	if got := rec.Events(); len(got) != 35 || rec.Position(id) != 35 {
 		t.Fatalf("%d events delivered, position %d; want 35 and 35", len(got), rec.Position(id))
+	}
+}
+
+// hinting is a positioned broker whose streams ask for batches of 50 and
+// record the size of each write.
+type hinting struct {
+	*brokertest.PositionedRecorder
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (h *hinting) OpenStream(ctx context.Context, id string) (broker.Stream, error) {
+	st, err := h.PositionedRecorder.OpenStream(ctx, id)
+	return &hintingStream{Stream: st, h: h}, err
+}
+
+type hintingStream struct {
+	broker.Stream
+	h *hinting
+}
+
+func (s *hintingStream) MinBatch() int { return 50 }
+
+func (s *hintingStream) PublishAt(ctx context.Context, prev, next uint64, evs ...event.Event) error {
+	s.h.mu.Lock()
+	s.h.sizes = append(s.h.sizes, len(evs))
+	s.h.mu.Unlock()
+	return s.Stream.PublishAt(ctx, prev, next, evs...)
+}
+
+// A stream that asks for bigger batches than max_batch gets them.
+func TestStreamBatchHint(t *testing.T) {
+	h := &hinting{PositionedRecorder: brokertest.NewPositionedRecorder()}
+	cfg := testConfig(t.TempDir())
+	cfg.MaxBatch = 7
+	s := openT(t, cfg, named("exact", h))
+	publishT(t, s, seqEvents("h", 0, 100)...)
+	waitEvents(t, h.Recorder, 100)
+	if err := closeT(t, s, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if slices.Max(h.sizes) != 50 {
+		t.Fatalf("write sizes %v: want batches of 50 (the stream's hint), not of max_batch 7", h.sizes)
 	}
 }

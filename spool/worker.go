@@ -108,7 +108,7 @@ func (w *worker) run(ctx context.Context) {
 	}
 	for {
 		wake := w.s.waitCh()
-		recs, err := w.r.read(w.s.cfg.MaxBatch, w.s.cfg.MaxBatchBytes)
+		recs, err := w.r.read(w.maxBatch(), w.s.cfg.MaxBatchBytes)
 		if err != nil {
 			// The spool itself cannot be read (an I/O error): nothing to
 			// deliver until it can, so this broker counts as failing.
