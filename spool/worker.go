@@ -99,7 +99,7 @@ func newWorker(s *Spool, name string, b broker.Broker, cursor uint64) *worker {
 }
 
 func (w *worker) run(ctx context.Context) {
-	defer w.r.close()
+	defer func() { w.r.close() }() // resume may replace the reader
 	if w.positioned != nil {
 		defer w.closeStream()
 		if !w.resume(ctx) {
