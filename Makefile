@@ -39,6 +39,7 @@ screenshots:
 # everything else: 100,000 events each through a real parley serve.
 fault:
 	PARLEY_REQUIRE_SERVICES=1 PARLEY_FAULT_TESTS=1 $(GO) test -count=1 -timeout 30m -v ./faulttest
+	PARLEY_REQUIRE_SERVICES=1 PARLEY_FAULT_TESTS=1 $(GO) test -count=1 -timeout 5m -run TestRestartMidPublishLosesNothing ./broker/rabbitmq
 
 # The spool's power-cut test over many more seeds than `make test` runs
 # (50): each seed cuts the power at a random point of a loaded spool on an

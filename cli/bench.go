@@ -114,7 +114,7 @@ func newBenchPublishCmd(g *globalFlags, f *benchFlags) *cobra.Command {
 	var (
 		events, batch, concurrency int
 		only                       string
-		raw                        bool
+		raw, exactlyOnce           bool
 		rounds                     int
 	)
 	cmd := &cobra.Command{
@@ -165,6 +165,26 @@ func newBenchPublishCmd(g *globalFlags, f *benchFlags) *cobra.Command {
 					rs[0], rs[1] = rs[1], rs[0] // baseline first
 				}
 				results = append(results, rs...)
+				if pb, ok := b.Broker.(broker.Positioned); ok && exactlyOnce {
+					// The cost of exactly once: the spool's streams against
+					// the same broker's plain Publish, on the same destination.
+					pub, closeStreams, err := bench.StreamFunc(ctx, pb, "bench/"+b.Name, concurrency)
+					if err != nil {
+						return err
+					}
+					defer closeStreams()
+					clients := []benchClient{
+						{name: "parley " + b.Name + " at least once (Publish)", pub: bench.BrokerFunc(b.Broker)},
+						{name: "parley " + b.Name + " exactly once (streams)", pub: pub},
+					}
+					rs, runs, err := runRounds(ctx, clients, evs, opts, rounds)
+					if err != nil {
+						return err
+					}
+					rs[1].Baseline, rs[1].Ratio = rs[0].Name, pairedRatio(runs[1], runs[0])
+					rs[1].Note += "; ratio: median of the rounds' ratios"
+					results = append(results, rs...)
+				}
 			}
 			return f.print(cmd.OutOrStdout(), results)
 		},
@@ -174,6 +194,7 @@ func newBenchPublishCmd(g *globalFlags, f *benchFlags) *cobra.Command {
 	cmd.Flags().IntVar(&concurrency, "concurrency", 4, "concurrent publish calls")
 	cmd.Flags().StringVar(&only, "broker", "", "only this broker (its name: the type, or the name key)")
 	cmd.Flags().BoolVar(&raw, "raw", true, "also run the raw client on the same destination and report the ratio")
+	cmd.Flags().BoolVar(&exactlyOnce, "exactly-once", true, "for brokers with exactly-once streams (sql, file, kafka with exactly_once), also compare them with the broker's plain Publish")
 	cmd.Flags().IntVar(&rounds, "rounds", 3, "measured rounds per client, alternating clients, after a warm-up round; the median is reported")
 	return cmd
 }

@@ -151,3 +151,28 @@ func TestNotifyOnPublish(t *testing.T) {
 		t.Fatal("a source that cannot be notified must leave the broker as is")
 	}
 }
+
+// The wrapper keeps an exactly-once broker exactly once: the spool writes
+// through its streams, which notify too.
+func TestNotifyOnPublishPositioned(t *testing.T) {
+	rec := brokertest.NewPositionedRecorder()
+	src := &countingNotifier{}
+	pb, ok := NotifyOnPublish(rec, src).(broker.Positioned)
+	if !ok {
+		t.Fatal("the wrapper hides broker.Positioned: the spool would deliver at least once")
+	}
+	ctx := context.Background()
+	st, err := pb.OpenStream(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Position(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PublishAt(ctx, 0, 1, brokertest.Seq("a", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if src.n != 1 || rec.Position("s") != 1 {
+		t.Fatalf("notified %d times, position %d; want 1 and 1", src.n, rec.Position("s"))
+	}
+}

@@ -17,7 +17,37 @@ func NotifyOnPublish(b broker.Broker, src Source) broker.Broker {
 	if !ok {
 		return b
 	}
+	if pb, ok := b.(broker.Positioned); ok {
+		// Keep the exactly-once streams the spool writes through.
+		return &notifyingPositioned{notifying{Broker: b, n: n}, pb}
+	}
 	return &notifying{Broker: b, n: n}
+}
+
+type notifyingPositioned struct {
+	notifying
+	pb broker.Positioned
+}
+
+func (nb *notifyingPositioned) OpenStream(ctx context.Context, id string) (broker.Stream, error) {
+	st, err := nb.pb.OpenStream(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &notifyingStream{Stream: st, n: nb.n}, nil
+}
+
+type notifyingStream struct {
+	broker.Stream
+	n Notifier
+}
+
+func (s *notifyingStream) PublishAt(ctx context.Context, prev, next uint64, evs ...event.Event) error {
+	err := s.Stream.PublishAt(ctx, prev, next, evs...)
+	if err == nil {
+		s.n.Notify()
+	}
+	return err
 }
 
 type notifying struct {

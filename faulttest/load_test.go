@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/parleyhq/parley/idempotency"
 )
 
 // load streams numbered events to parley's POST /events and records which
@@ -23,6 +25,7 @@ type load struct {
 	senders  int
 	accepted atomic.Int64
 	retries  atomic.Int64
+	replayed atomic.Int64 // retries answered with the first outcome
 
 	mu      sync.Mutex
 	order   map[string][]int // per sender, seqs in acceptance order
@@ -93,14 +96,22 @@ func (l *load) run(ctx context.Context, t *testing.T) {
 	}
 }
 
+// post sends one batch until it is accepted, with the same
+// Idempotency-Key every time, so that a retry of a request whose answer
+// was lost (parley killed mid-request) is not accepted twice.
 func (l *load) post(ctx context.Context, client *http.Client, seqs []int, hooks *sync.WaitGroup) bool {
 	body := l.body(seqs)
+	key := fmt.Sprintf("%s-%d", l.runID, seqs[0])
 	for {
 		req, _ := http.NewRequestWithContext(ctx, "POST", l.url+"/events", bytes.NewReader(body))
+		req.Header.Set(idempotency.Header, key)
 		resp, err := client.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusAccepted {
+				if resp.Header.Get(idempotency.ReplayedHeader) != "" {
+					l.replayed.Add(1)
+				}
 				break
 			}
 		}
@@ -125,4 +136,24 @@ func (l *load) post(ctx context.Context, client *http.Client, seqs []int, hooks 
 	}
 	l.mu.Unlock()
 	return true
+}
+
+// idempotentIngest reports whether parley at url honours Idempotency-Key
+// on POST /events: it posts one event (of another run, which the counts
+// ignore) twice with the same key and looks for the replay header.
+func idempotentIngest(t *testing.T, url, run string) bool {
+	t.Helper()
+	body := fmt.Sprintf(`{"sender_id":"probe","event":"bot","timestamp":1700000000,"text":"probe","seq":0,"run":"probe-%s"}`+"\n", run)
+	replayed := false
+	for i := 0; i < 2; i++ {
+		req, _ := http.NewRequest("POST", url+"/events", bytes.NewReader([]byte(body)))
+		req.Header.Set(idempotency.Header, "probe-"+run)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("probe: %v", err)
+		}
+		resp.Body.Close()
+		replayed = resp.Header.Get(idempotency.ReplayedHeader) != ""
+	}
+	return replayed
 }

@@ -29,6 +29,7 @@ import (
 type Spool struct {
 	cfg    Config
 	dir    string
+	id     string // the spool's identity (identity.go)
 	log    *slog.Logger
 	fsys   fileSystem
 	m      *metrics
@@ -133,6 +134,9 @@ func Open(ctx context.Context, cfg Config, brokers []broker.Named, opts ...Optio
 	}()
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if s.id, err = loadIdentity(s.fsys, s.dir, cfg.Fsync != FsyncNever); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
 	}
 	saved, cursorErr := readCursorFile(s.fsys, s.dir)
 	if cursorErr != nil {

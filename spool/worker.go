@@ -20,6 +20,12 @@ import (
 // retries with backoff, so a sender's events never overtake each other),
 // then advances the cursor. A batch the broker rejects permanently is
 // bisected down to the events at fault, which go to the dead-letter file.
+//
+// With a broker.Positioned broker the worker writes exactly once: each
+// batch goes with the position it reaches, in one transaction, and the
+// worker asks the destination for its position at start and after every
+// failed write, so a crash, a cut connection or a commit with an unknown
+// outcome never makes it write a batch twice (position.go).
 type worker struct {
 	s       *Spool
 	name    string
@@ -40,6 +46,20 @@ type worker struct {
 
 	mu    sync.Mutex
 	state health
+
+	// Set for a broker.Positioned broker; used by the worker's goroutine
+	// only.
+	positioned broker.Positioned
+	stream     broker.Stream
+	dest       uint64 // the destination's position, when destKnown
+	destKnown  bool
+	// stale is a position the destination recorded past the end of the
+	// log at start (the log lost its unsynced tail, or the spool was
+	// restored from a copy): it holds none of the events now in the log,
+	// until the first write replaces it. 0 when none.
+	stale uint64
+	// logEnd is the end of the log when the spool opened.
+	logEnd uint64
 
 	delivered, redelivered, deadLettered, failures, lost prometheus.Counter
 	publishDuration                                      prometheus.Observer
@@ -66,6 +86,8 @@ func newWorker(s *Spool, name string, b broker.Broker, cursor uint64) *worker {
 	}
 	w.cursor.Store(cursor)
 	w.r = newReader(s, cursor, w.onLoss)
+	w.positioned, _ = b.(broker.Positioned)
+	w.logEnd = s.committed.Load()
 	m := s.m
 	w.delivered = m.delivered.WithLabelValues(name)
 	w.redelivered = m.redelivered.WithLabelValues(name)
@@ -77,10 +99,16 @@ func newWorker(s *Spool, name string, b broker.Broker, cursor uint64) *worker {
 }
 
 func (w *worker) run(ctx context.Context) {
-	defer w.r.close()
+	defer func() { w.r.close() }() // resume may replace the reader
+	if w.positioned != nil {
+		defer w.closeStream()
+		if !w.resume(ctx) {
+			return
+		}
+	}
 	for {
 		wake := w.s.waitCh()
-		recs, err := w.r.read(w.s.cfg.MaxBatch, w.s.cfg.MaxBatchBytes)
+		recs, err := w.r.read(w.maxBatch(), w.s.cfg.MaxBatchBytes)
 		if err != nil {
 			// The spool itself cannot be read (an I/O error): nothing to
 			// deliver until it can, so this broker counts as failing.
@@ -150,6 +178,9 @@ func (w *worker) deliver(ctx context.Context, recs []record) bool {
 	return w.deliverBatch(ctx, evs, recs, false)
 }
 
+// next is the position a batch ending with recs reaches.
+func next(recs []record) uint64 { return recs[len(recs)-1].seq + 1 }
+
 // deliverBatch publishes evs (read from recs) until the broker confirms.
 // On a permanent failure it bisects, so the good events still go out in
 // order and only the bad ones are dead-lettered.
@@ -157,7 +188,7 @@ func (w *worker) deliverBatch(ctx context.Context, evs []event.Event, recs []rec
 	if len(evs) == 0 {
 		return true
 	}
-	err := w.publish(ctx, evs, again)
+	err := w.publish(ctx, evs, recs, again)
 	if err == nil {
 		return true
 	}
@@ -175,12 +206,12 @@ func (w *worker) deliverBatch(ctx context.Context, evs []event.Event, recs []rec
 // publish calls the broker until it confirms evs, the failure is
 // permanent, or ctx ends. again says evs may have reached the broker
 // before (counted as redelivered).
-func (w *worker) publish(ctx context.Context, evs []event.Event, again bool) error {
+func (w *worker) publish(ctx context.Context, evs []event.Event, recs []record, again bool) error {
 	for attempt := 1; ; attempt++ {
 		if again || attempt > 1 {
 			w.redelivered.Add(float64(len(evs)))
 		}
-		err := w.publishOnce(ctx, evs)
+		err := w.publishOnce(ctx, evs, recs)
 		if err == nil {
 			w.succeeded()
 			w.delivered.Add(float64(len(evs)))
@@ -208,14 +239,19 @@ func (w *worker) publish(ctx context.Context, evs []event.Event, again bool) err
 	}
 }
 
-func (w *worker) publishOnce(ctx context.Context, evs []event.Event) error {
+func (w *worker) publishOnce(ctx context.Context, evs []event.Event, recs []record) error {
 	if t := w.s.cfg.PublishTimeout; t > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
 	}
 	start := time.Now()
-	err := w.b.Publish(ctx, evs...)
+	var err error
+	if w.positioned != nil {
+		err = w.publishAt(ctx, evs, recs)
+	} else {
+		err = w.b.Publish(ctx, evs...)
+	}
 	w.publishDuration.Observe(time.Since(start).Seconds())
 	return err
 }

@@ -75,6 +75,7 @@ func Run(t *testing.T, h Harness) {
 		{"PublishAfterClose", testPublishAfterClose},
 		{"ContextCanceled", testContextCanceled},
 		{"EmptyAndLarge", testEmptyAndLarge},
+		{"Positioned", testPositioned},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })

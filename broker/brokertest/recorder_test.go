@@ -9,3 +9,11 @@ func TestRecorderConformance(t *testing.T) {
 		Open:     func(t *testing.T) Destination { return NewRecorder().Destination() },
 	})
 }
+
+// And on the simplest exactly-once broker, whose Positioned case runs.
+func TestPositionedRecorderConformance(t *testing.T) {
+	Run(t, Harness{
+		Features: Features{GlobalOrder: true, EventIDs: true, SenderKey: true},
+		Open:     func(t *testing.T) Destination { return NewPositionedRecorder().Destination() },
+	})
+}

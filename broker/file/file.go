@@ -61,9 +61,15 @@ type Broker struct {
 	f         *os.File
 	cfg       Config
 	committer *groupcommit.Committer
-	buf       []byte // owned by the committer's goroutine
+	log       *slog.Logger
 	closeOnce sync.Once
 	closeErr  error
+
+	// wmu serializes writes: the committer's and the streams' (stream.go).
+	wmu    sync.Mutex
+	buf    []byte
+	epochs map[string]int // per stream id, bumped by Position
+	closed bool
 }
 
 var _ broker.Broker = (*Broker)(nil)
@@ -77,7 +83,7 @@ func Open(c Config, log *slog.Logger) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("file broker: %w", err)
 	}
-	b := &Broker{f: f, cfg: c}
+	b := &Broker{f: f, cfg: c, log: log, epochs: map[string]int{}}
 	b.committer = groupcommit.New(10000, b.write)
 	log.Info("file event broker ready", "path", c.Path)
 	return b, nil
@@ -92,6 +98,12 @@ func (b *Broker) Publish(ctx context.Context, evs ...event.Event) error {
 }
 
 func (b *Broker) write(batch [][]event.Event) error {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	return b.writeLocked(batch)
+}
+
+func (b *Broker) writeLocked(batch [][]event.Event) error {
 	b.buf = b.buf[:0]
 	for _, evs := range batch {
 		for _, ev := range evs {
@@ -120,6 +132,9 @@ func (b *Broker) Close(ctx context.Context) error {
 			b.closeErr = fmt.Errorf("file broker: close: %w", err)
 			return
 		}
+		b.wmu.Lock()
+		defer b.wmu.Unlock()
+		b.closed = true
 		b.closeErr = b.f.Close()
 	})
 	return b.closeErr

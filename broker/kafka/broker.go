@@ -31,7 +31,11 @@ func init() {
 			return nil, err
 		}
 		return func(ctx context.Context, env broker.Env) (broker.Broker, error) {
-			return Open(ctx, c, env.LoggerOrDefault())
+			b, err := Open(ctx, c, env.LoggerOrDefault())
+			if err != nil || !c.ExactlyOnce {
+				return b, err
+			}
+			return ExactlyOnce{b}, nil
 		}, nil
 	})
 }
@@ -75,7 +79,9 @@ type Broker struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	topicMissing atomic.Bool // the last metadata or produce said so (missing.go)
+	topicMissing  atomic.Bool // the last metadata or produce said so (missing.go)
+	posTopicOnce  sync.Mutex  // guards posTopicReady
+	posTopicReady bool
 }
 
 var (

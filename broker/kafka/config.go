@@ -176,6 +176,18 @@ type Config struct {
 	// partitioner).
 	Partitioner string
 
+	// ExactlyOnce makes what the spool delivers go in Kafka transactions
+	// that also record the spool's position, so that no crash, cut or
+	// commit with an unknown outcome writes an event twice for consumers
+	// reading read_committed (parley key exactly_once, default true; false
+	// keeps the plain idempotent producer, at least once, slightly faster;
+	// see docs/kafka.md).
+	ExactlyOnce bool
+	// PositionsTopic holds the position each spool stream has written,
+	// one compacted partition created if missing (parley key
+	// positions_topic, default parley_positions).
+	PositionsTopic string
+
 	// probeTimeout bounds Open's metadata check (openProbeTimeout when
 	// zero); tests shorten it.
 	probeTimeout time.Duration
@@ -204,6 +216,8 @@ func ParseConfig(sec *config.Section) (Config, error) {
 		MaxMessageBytes:         int(sec.Size("max_message_bytes", DefaultMaxMessageBytes)),
 		Compression:             strings.ToLower(strings.TrimSpace(sec.String("compression", CompressionNone))),
 		Partitioner:             strings.ToLower(strings.TrimSpace(sec.String("partitioner", PartitionerConsistentRandom))),
+		ExactlyOnce:             sec.Bool("exactly_once", true),
+		PositionsTopic:          strings.TrimSpace(sec.String("positions_topic", DefaultPositionsTopic)),
 	}
 	// Rasa reads these and does nothing parley needs: queue_size sizes
 	// librdkafka's queue (parley bounds its buffer with
@@ -231,6 +245,12 @@ func ParseConfig(sec *config.Section) (Config, error) {
 		sec.Errorf("topic", "must not be empty")
 	} else if err := validTopic(c.Topic); err != nil {
 		sec.Errorf("topic", "%v", err)
+	}
+
+	if err := validTopic(c.PositionsTopic); c.PositionsTopic == "" || err != nil {
+		sec.Errorf("positions_topic", "%q is not a valid topic name", c.PositionsTopic)
+	} else if c.PositionsTopic == c.Topic {
+		sec.Errorf("positions_topic", "must differ from topic (%q)", c.Topic)
 	}
 
 	c.SecurityProtocol = parseProtocol(sec, c.SASLUsername)
@@ -435,6 +455,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Partitioner == "" {
 		c.Partitioner = PartitionerConsistentRandom
+	}
+	if c.PositionsTopic == "" {
+		c.PositionsTopic = DefaultPositionsTopic
 	}
 	if c.probeTimeout <= 0 {
 		c.probeTimeout = openProbeTimeout

@@ -32,6 +32,8 @@ func defaults(edit func(*Config)) Config {
 		MaxMessageBytes:    1000012,
 		Compression:        "none",
 		Partitioner:        "consistent_random",
+		ExactlyOnce:        true,
+		PositionsTopic:     "parley_positions",
 	}
 	if edit != nil {
 		edit(&c)
@@ -112,6 +114,11 @@ func TestParseConfig(t *testing.T) {
 			}),
 		},
 		{
+			"at least once",
+			"url: k:1\nexactly_once: false\npositions_topic: my_positions",
+			defaults(func(c *Config) { c.Seeds, c.ExactlyOnce, c.PositionsTopic = []string{"k:1"}, false, "my_positions" }),
+		},
+		{
 			"linger in seconds",
 			"url: k:1\nlinger: 0.002",
 			defaults(func(c *Config) { c.Seeds, c.Linger = []string{"k:1"}, 2*time.Millisecond }),
@@ -146,6 +153,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad port", "url: k:abc", []string{`endpoints.yml:2: event_broker.url: "k:abc" is not a host:port`}},
 		{"port out of range", "url: a:1,b:70000", []string{`endpoints.yml:2: event_broker.url: "b:70000" is not a host:port`}},
 		{"bad topic", "url: k\ntopic: 'my topic'", []string{`endpoints.yml:3: event_broker.topic: "my topic" is not a valid topic name`}},
+		{"positions topic is the topic", "url: k\ntopic: t\npositions_topic: t", []string{`endpoints.yml:4: event_broker.positions_topic: must differ from topic ("t")`}},
 		{"bad protocol", "url: k\nsecurity_protocol: TLS", []string{`endpoints.yml:3: event_broker.security_protocol: "TLS" is not a valid security protocol (valid: PLAINTEXT, SASL_PLAINTEXT, SSL, SASL_SSL)`}},
 		{"GSSAPI", "url: k\nsecurity_protocol: SASL_PLAINTEXT\nsasl_mechanism: GSSAPI\nsasl_username: u\nsasl_password: p", []string{"endpoints.yml:4: event_broker.sasl_mechanism: GSSAPI (Kerberos) is not supported"}},
 		{"unknown mechanism", "url: k\nsecurity_protocol: SASL_SSL\nsasl_mechanism: MD5\nsasl_username: u\nsasl_password: p", []string{`event_broker.sasl_mechanism: "MD5" is not a supported SASL mechanism (supported: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)`}},

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/parleyhq/parley/broker"
 	"github.com/parleyhq/parley/broker/brokertest"
 	"github.com/parleyhq/parley/event"
 )
@@ -124,6 +125,10 @@ func readTopic(ctx context.Context, clientOpts []kgo.Opt, topic string, n int) (
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(200*time.Millisecond),
+		// As consumers of exactly-once topics must; the markers that end
+		// transactions are kept to see that the end was reached.
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
 	)...)
 	if err != nil {
 		return nil, err
@@ -156,8 +161,10 @@ func readTopic(ctx context.Context, clientOpts []kgo.Opt, topic string, n int) (
 			return out, err
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			out = append(out, r)
 			next[r.Partition] = r.Offset + 1
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
+			}
 		})
 	}
 }
@@ -211,12 +218,22 @@ func (tg target) open(t testing.TB, partitions int32, edit func(*Config)) (*Brok
 // harness runs the conformance suite on tg: one partition without a key
 // (global order), or several partitions keyed by sender.
 func harness(tg target, partitions int32, bySender bool) brokertest.Harness {
+	return harnessWith(tg, partitions, bySender, false)
+}
+
+// harnessWith is harness, with the transactional streams of exactly_once
+// when exactlyOnce is set.
+func harnessWith(tg target, partitions int32, bySender, exactlyOnce bool) brokertest.Harness {
 	return brokertest.Harness{
 		Features: brokertest.Features{GlobalOrder: partitions == 1, EventIDs: true, SenderKey: bySender},
 		Open: func(t *testing.T) brokertest.Destination {
 			b, topic := tg.open(t, partitions, func(c *Config) { c.PartitionBySender = bySender })
+			var pb broker.Broker = b
+			if exactlyOnce {
+				pb = ExactlyOnce{b}
+			}
 			return brokertest.Destination{
-				Broker: b,
+				Broker: pb,
 				Read: func(ctx context.Context, n int) ([]brokertest.Message, error) {
 					recs, err := readTopic(ctx, tg.opts, topic, n)
 					return messages(recs), err

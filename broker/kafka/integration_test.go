@@ -59,6 +59,7 @@ func TestConformanceKafka(t *testing.T) {
 	tg := kafkaTarget(t)
 	t.Run("one partition", func(t *testing.T) { brokertest.Run(t, harness(tg, 1, false)) })
 	t.Run("partition_by_sender", func(t *testing.T) { brokertest.Run(t, harness(tg, 3, true)) })
+	t.Run("exactly_once", func(t *testing.T) { brokertest.Run(t, harnessWith(tg, 3, true, true)) })
 }
 
 func TestFixtureBytesKafka(t *testing.T) { testFixtureBytes(t, kafkaTarget(t)) }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/parleyhq/parley/broker"
@@ -38,6 +39,7 @@ type Broker struct {
 	cfg       Config
 	log       *slog.Logger
 	committer *groupcommit.Committer
+	closed    atomic.Bool // streams check it; the committer has its own
 	closeOnce sync.Once
 	closeErr  error
 
@@ -46,8 +48,9 @@ type Broker struct {
 }
 
 var (
-	_ broker.Broker = (*Broker)(nil)
-	_ broker.Pinger = (*Broker)(nil)
+	_ broker.Broker     = (*Broker)(nil)
+	_ broker.Pinger     = (*Broker)(nil)
+	_ broker.Positioned = (*Broker)(nil)
 )
 
 // Open connects, creates the table if it does not exist, and starts the
@@ -59,11 +62,18 @@ func Open(ctx context.Context, c Config, log *slog.Logger) (*Broker, error) {
 	if c.MaxBatch < 1 {
 		c.MaxBatch = 5000
 	}
+	if c.PositionsTable == "" {
+		c.PositionsTable = DefaultPositionsTable
+	}
 	db, err := sqldb.Open(ctx, c.DB)
 	if err != nil {
 		return nil, fmt.Errorf("sql broker: %w", err)
 	}
 	if err := CreateTable(ctx, db, c.DB.Dialect, c.Table); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sql broker: %w", err)
+	}
+	if err := createPositionsTable(ctx, db, c.DB.Dialect, c.PositionsTable); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sql broker: %w", err)
 	}
@@ -103,6 +113,14 @@ func (b *Broker) DB() *stdsql.DB { return b.db }
 // calls, and returns when it is durable. If ctx ends first Publish returns
 // its error, and the events may still be committed.
 func (b *Broker) Publish(ctx context.Context, evs ...event.Event) error {
+	if err := b.check(evs); err != nil {
+		return err
+	}
+	return b.committer.Submit(ctx, evs)
+}
+
+// check refuses what the table cannot hold.
+func (b *Broker) check(evs []event.Event) error {
 	for _, ev := range evs {
 		// Checked at every entry point; this guards the column against
 		// events from elsewhere (an export of a store Rasa wrote).
@@ -115,7 +133,7 @@ func (b *Broker) Publish(ctx context.Context, evs ...event.Event) error {
 			}
 		}
 	}
-	return b.committer.Submit(ctx, evs)
+	return nil
 }
 
 func (b *Broker) write(batch [][]event.Event) error {
@@ -127,6 +145,17 @@ func (b *Broker) write(batch [][]event.Event) error {
 		return fmt.Errorf("sql broker: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	if err := b.insert(ctx, tx, batch...); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sql broker: commit: %w", err)
+	}
+	return nil
+}
+
+// insert adds the rows of batch to the table in tx.
+func (b *Broker) insert(ctx context.Context, tx *stdsql.Tx, batch ...[]event.Event) error {
 	args := make([]any, 0, 2*rowsPerStatement)
 	scratch := make([]byte, 0, 4096)
 	flush := func() error {
@@ -154,9 +183,6 @@ func (b *Broker) write(batch [][]event.Event) error {
 	}
 	if err := flush(); err != nil {
 		return fmt.Errorf("sql broker: insert into %s: %w", b.cfg.Table, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sql broker: commit: %w", err)
 	}
 	return nil
 }
@@ -194,6 +220,7 @@ func (b *Broker) Ping(ctx context.Context) error { return b.db.PingContext(ctx) 
 // the database.
 func (b *Broker) Close(ctx context.Context) error {
 	b.closeOnce.Do(func() {
+		b.closed.Store(true)
 		if err := b.committer.Close(ctx); err != nil {
 			b.closeErr = fmt.Errorf("sql broker: close: %w", err)
 			return

@@ -25,7 +25,15 @@ type Config struct {
 	// on PostgreSQL). Concurrent Publish calls may then commit in any
 	// order; each call's events stay together and in order.
 	Writers int
+	// PositionsTable holds, beside Table, the position each spool stream
+	// has written, updated in the same transaction as the rows, which
+	// makes delivery from the spool exactly once (parley key
+	// positions_table, default parley_positions; see docs/reliability.md).
+	PositionsTable string
 }
+
+// DefaultPositionsTable is the default of positions_table.
+const DefaultPositionsTable = "parley_positions"
 
 // ParseConfig decodes and validates a section.
 func ParseConfig(sec *config.Section) (Config, error) {
@@ -34,6 +42,8 @@ func ParseConfig(sec *config.Section) (Config, error) {
 		Table:    sec.String("table", "events"),
 		MaxBatch: sec.Int("max_batch", 5000),
 		Writers:  sec.Int("writers", 0),
+
+		PositionsTable: sec.String("positions_table", DefaultPositionsTable),
 	}
 	if f, ok := event.ParseFormat(sec.String("format", "rasa")); ok {
 		c.Format = f
@@ -42,6 +52,11 @@ func ParseConfig(sec *config.Section) (Config, error) {
 	}
 	if !sqldb.ValidTable(c.Table) {
 		sec.Errorf("table", "%q is not a plain SQL table name", c.Table)
+	}
+	if !sqldb.ValidTable(c.PositionsTable) {
+		sec.Errorf("positions_table", "%q is not a plain SQL table name", c.PositionsTable)
+	} else if c.PositionsTable == c.Table {
+		sec.Errorf("positions_table", "must differ from table (%q): Rasa's events table keeps Rasa's schema", c.Table)
 	}
 	if c.MaxBatch < 1 {
 		sec.Errorf("max_batch", "must be at least 1")

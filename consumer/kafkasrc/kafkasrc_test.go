@@ -133,3 +133,42 @@ func TestHeadersAndUnknownTopic(t *testing.T) {
 		t.Fatalf("headers %v", recs[0].Headers)
 	}
 }
+
+// TestAbortedTransactionNotRead: what an exactly-once parley aborted (a
+// crashed or fenced producer's transaction) never reaches a consumer; the
+// source reads read_committed.
+func TestAbortedTransactionNotRead(t *testing.T) {
+	b := backend(t, 1)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds(t)...), kgo.DefaultProduceTopic(b.Topic),
+		kgo.TransactionalID(fmt.Sprintf("parley-test-%d", time.Now().UnixNano())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i, end := range []kgo.TransactionEndTry{kgo.TryAbort, kgo.TryCommit} {
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		ev := consumertest.Events(i, 1)[0]
+		if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(ev.SenderID), Value: ev.RasaJSON()}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.EndTransaction(ctx, end); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Produce(t, consumertest.Events(2, 1))
+	env := consumertest.Start(t, b, consumertest.Config())
+	c := env.API.Create("rc", "c1", map[string]any{"auto.offset.reset": "earliest"})
+	c.Subscribe(b.Topic)
+	recs := consumertest.ReadN(t, c, 2)
+	if len(recs) != 2 || recs[0].Seq() != 1 || recs[1].Seq() != 2 {
+		seqs := make([]int, len(recs))
+		for i, r := range recs {
+			seqs[i] = r.Seq()
+		}
+		t.Fatalf("read events %v, want [1 2] (event 0 was in an aborted transaction)", seqs)
+	}
+}

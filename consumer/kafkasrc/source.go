@@ -56,6 +56,10 @@ func New(ctx context.Context, opts Options) (*Source, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	// Read committed, in every client made from these options: the records
+	// of transactions a crashed or fenced exactly-once parley aborted must
+	// never reach a consumer.
+	opts.ClientOpts = append(slices.Clip(opts.ClientOpts), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	cl, err := kgo.NewClient(opts.ClientOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka consumer source: %w", err)
