@@ -112,6 +112,7 @@ func (s *SQLStore) createTable(ctx context.Context) error {
 			"data TEXT, PRIMARY KEY (id))",
 		"CREATE INDEX IF NOT EXISTS ix_" + s.table + "_sender_id ON " + s.table + " (sender_id)",
 	}
+	stmts = append(stmts, s.recordDDL()...)
 	for _, stmt := range stmts {
 		if err := sqldb.CreateIfMissing(ctx, s.db, s.dialect, stmt); err != nil {
 			return fmt.Errorf("create table %s: %w", s.table, err)
@@ -239,7 +240,7 @@ func (s *SQLStore) Update(ctx context.Context, id string, fn UpdateFunc) error {
 	if err != nil {
 		return err
 	}
-	if !ch.Replace && len(ch.Events) == 0 {
+	if ch.empty() {
 		return nil
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -281,7 +282,7 @@ func (s *SQLStore) updateLocked(ctx context.Context, id string, fn UpdateFunc) e
 	if err != nil {
 		return err
 	}
-	if !ch.Replace && len(ch.Events) == 0 {
+	if ch.empty() {
 		return nil
 	}
 	return s.commit(ctx, tx, id, ch)
@@ -307,6 +308,11 @@ func (s *SQLStore) checkID(id string) error {
 }
 
 func (s *SQLStore) write(ctx context.Context, tx *sql.Tx, id string, ch Change) error {
+	if ch.Record != nil {
+		if err := s.writeRecord(ctx, tx, id, ch.Record); err != nil {
+			return err
+		}
+	}
 	if ch.Replace {
 		if _, err := tx.ExecContext(ctx, s.q.deleteConv, id); err != nil {
 			return fmt.Errorf("sql tracker store: delete %q: %w", id, err)

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/parleyhq/parley/event"
+	"github.com/parleyhq/parley/idempotency"
 )
 
 // Store keeps the events of conversations. Implementations (MemoryStore,
@@ -23,6 +24,11 @@ type Store interface {
 	// parallel. If fn fails, nothing is written and Update returns fn's
 	// error unchanged.
 	Update(ctx context.Context, id string, fn UpdateFunc) error
+	// Recorded returns the outcome recorded with a change of conversation
+	// id under an Idempotency-Key (Change.Record), if there is one. Call it
+	// from an UpdateFunc, where the conversation's updates are serialized,
+	// so that the lookup and the change it decides are one step.
+	Recorded(ctx context.Context, id, key string) (idempotency.Outcome, bool, error)
 	// Keys returns the ids of the conversations that have events, sorted.
 	Keys(ctx context.Context) ([]string, error)
 	// Count returns the number of events Scan would visit for q.
@@ -47,7 +53,27 @@ type Change struct {
 	Replace bool
 	// Events are written in order. Their SenderID and ID are ignored.
 	Events []event.Event
+	// Record, if set, is stored in the same transaction as Events (even
+	// when there are none): the answer to the request that carried an
+	// Idempotency-Key, for its retries. Records older than RecordWindow
+	// are dropped as new ones are written.
+	Record *Record
 }
+
+// Record is the outcome of a write made under an Idempotency-Key. A key
+// belongs to one conversation: the same key on another conversation is
+// another request.
+type Record struct {
+	Key     string
+	Outcome idempotency.Outcome
+}
+
+// RecordWindow is how long stores keep a Record
+// (idempotency.DefaultWindow).
+const RecordWindow = idempotency.DefaultWindow
+
+// empty reports whether c writes nothing.
+func (c Change) empty() bool { return !c.Replace && len(c.Events) == 0 && c.Record == nil }
 
 // Query selects events for Scan and Count. The zero Query selects all.
 type Query struct {
