@@ -19,6 +19,7 @@ import (
 func newPublishCmd(g *globalFlags) *cobra.Command {
 	var (
 		senderID  string
+		canonical bool
 		timeout   time.Duration
 		batchSize int
 	)
@@ -61,6 +62,7 @@ events published (confirmed by the brokers) is printed either way.`,
 			fan := broker.Fanout(brokers)
 			r := ingest.NewReader(in)
 			r.SenderID = senderID
+			r.Canonical = canonical
 			pubCtx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			n, err := ingest.Stream(pubCtx, r, fan, ingest.StreamOptions{
@@ -81,6 +83,7 @@ events published (confirmed by the brokers) is printed either way.`,
 	cmd.Flags().StringVar(&senderID, "sender-id", "", "conversation id for every event (replaces the events' own sender_id)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "give up when the brokers have not taken the events in this time")
 	cmd.Flags().IntVar(&batchSize, "batch-size", 500, "events per publish call")
+	cmd.Flags().BoolVar(&canonical, "canonical", false, "publish each event as Rasa's event class re-serializes it (Rasa's keys and defaults; default: as given)")
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/server"
+	"github.com/parleyhq/parley/tracker"
 )
 
 func init() { extraCommands = append(extraCommands, newServeCmd) }
@@ -19,6 +20,8 @@ type serveFlags struct {
 	authToken       string
 	maxBody         string
 	shutdownTimeout time.Duration
+	canonical       bool
+	conv            tracker.ConversationsConfig
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -47,6 +50,11 @@ in flight finish and the spool delivers what it can within
 	cmd.Flags().StringVar(&f.authToken, "auth-token", "", "require this token (?token= as in Rasa, or Authorization: Bearer) on the API")
 	cmd.Flags().StringVar(&f.maxBody, "max-body", "10MiB", "largest request body accepted (413 above)")
 	cmd.Flags().DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for requests and deliveries in flight")
+	cmd.Flags().BoolVar(&f.canonical, "canonical-events", false, "POST /events publishes events as Rasa's event classes re-serialize them (default: as given)")
+	cmd.Flags().StringVar(&f.conv.Domain, "domain", "", "Rasa domain.yml whose slots and session_config the conversation API uses (endpoints.yml conversations.domain)")
+	cmd.Flags().StringVar(&f.conv.ModelID, "model-id", "", "model_id added to the metadata of events appended through the conversation API, as Rasa does with a loaded model")
+	cmd.Flags().StringVar(&f.conv.AssistantID, "assistant-id", "", "assistant_id added likewise (Rasa's config.yml assistant_id)")
+	cmd.Flags().BoolVar(&f.conv.RasaAppend, "rasa-append", false, "store and publish repeated POSTed events again, as Rasa does (default: skip events already stored)")
 	return cmd
 }
 
@@ -67,6 +75,7 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) error {
 	gw, err := server.NewGateway(ctx, ep, server.GatewayOptions{
 		Addr: f.addr, AuthToken: f.authToken, MaxBodyBytes: maxBody,
 		ShutdownTimeout: f.shutdownTimeout, Version: Version(), Logger: log,
+		CanonicalEvents: f.canonical, Conversations: f.conv,
 	})
 	if err != nil {
 		return err

@@ -27,6 +27,11 @@ type GatewayOptions struct {
 	ShutdownTimeout time.Duration
 	Version         string
 	Logger          *slog.Logger
+	// CanonicalEvents: see Options.CanonicalEvents.
+	CanonicalEvents bool
+	// Conversations overrides the endpoints.yml conversations section
+	// where its fields are set (`parley serve --domain` etc.).
+	Conversations tracker.ConversationsConfig
 }
 
 // Gateway is a whole configured parley: the event brokers behind the
@@ -57,10 +62,16 @@ func NewGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions) (g 
 	spCfg, errSpool := spool.ParseConfig(ep.Section("spool"))
 	trCfg, errTracker := tracker.ConfigFromEndpoints(ep)
 	cCfg, errConsumer := consumer.ParseConfig(ep.Section("consumer_api"))
+	convCfg, errConv := conversationsConfig(ep, o.Conversations)
 	_, errBrokers := broker.ConfigureAll(ep.EventBrokers)
-	if err := errors.Join(errBrokers, errSpool, errTracker, errConsumer); err != nil {
+	if err := errors.Join(errBrokers, errSpool, errTracker, errConsumer, errConv); err != nil {
 		return nil, err
 	}
+	domain, err := convCfg.LoadDomain()
+	if err != nil {
+		return nil, err
+	}
+	log.Info("conversation API", "domain", domain.Describe(), "model_id", convCfg.ModelID, "assistant_id", convCfg.AssistantID, "rasa_append", convCfg.RasaAppend)
 	for _, w := range cCfg.Warnings {
 		log.Warn(w)
 	}
@@ -105,6 +116,7 @@ func NewGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions) (g 
 	conv, err := tracker.NewHandler(tracker.HandlerOptions{
 		Store: g.Store, Publisher: g.Spool, AuthToken: o.AuthToken, MaxBodyBytes: o.MaxBodyBytes,
 		Version: o.Version, Logger: log, Registerer: reg, RetryAfter: spool.RetryAfter,
+		Domain: domain, ModelID: convCfg.ModelID, AssistantID: convCfg.AssistantID, RasaAppend: convCfg.RasaAppend,
 	})
 	if err != nil {
 		return nil, err
@@ -120,7 +132,7 @@ func NewGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions) (g 
 	}
 	sopts := Options{
 		Addr: o.Addr, Version: o.Version, Logger: log, Publisher: g.Spool, AuthToken: o.AuthToken,
-		MaxBodyBytes: o.MaxBodyBytes, Registry: reg, Checks: checks,
+		MaxBodyBytes: o.MaxBodyBytes, Registry: reg, Checks: checks, CanonicalEvents: o.CanonicalEvents,
 		Prefixes: map[string]http.Handler{"/conversations/": conv},
 	}
 	if src != nil {
@@ -194,5 +206,36 @@ func CheckEndpoints(ep *config.Endpoints) ([]string, error) {
 	}
 	n, err := tracker.CheckConfig(ep)
 	notes = append(notes, n...)
-	return notes, err
+	if err != nil {
+		return notes, err
+	}
+	c, err := conversationsConfig(ep, tracker.ConversationsConfig{})
+	if err != nil {
+		return notes, err
+	}
+	d, err := c.LoadDomain()
+	if err != nil {
+		return notes, err
+	}
+	return append(notes, "conversation API domain: "+d.Describe()), nil
+}
+
+// conversationsConfig reads the conversations section and applies the
+// flags' overrides.
+func conversationsConfig(ep *config.Endpoints, over tracker.ConversationsConfig) (tracker.ConversationsConfig, error) {
+	c, err := tracker.ParseConversationsConfig(ep.Section("conversations"))
+	if err != nil {
+		return c, err
+	}
+	if over.Domain != "" {
+		c.Domain = over.Domain
+	}
+	if over.ModelID != "" {
+		c.ModelID = over.ModelID
+	}
+	if over.AssistantID != "" {
+		c.AssistantID = over.AssistantID
+	}
+	c.RasaAppend = c.RasaAppend || over.RasaAppend
+	return c, nil
 }
