@@ -329,7 +329,8 @@ conv_scenario() {
 	"$parley" serve --endpoints "$d/parley/endpoints.yml" --addr "127.0.0.1:$port" >"$d/parley.log" 2>&1 &
 	pid=$!
 	for i in $(seq 1 100); do
-		curl -fsS "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break
+		"$py" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+			"http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -341,7 +342,7 @@ conv_scenario() {
 		record "$name" FAIL "$out; parley log: $(tail -2 "$d/parley.log" | tr '\n' ' ')"
 		return
 	fi
-	if out=$("$py" "$conv_py" compare "$d/rasa" "$d/parley" "$since" 2>&1); then
+	if out=$("$py" "$conv_py" compare "$d/rasa" "$d/parley" "$since" "$f" 2>&1); then
 		record "$name" PASS "$out"
 	else
 		record "$name" FAIL "differences:"
