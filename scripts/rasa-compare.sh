@@ -300,10 +300,10 @@ p = u.urlparse(sys.argv[1]); print(p.username or "guest", p.password or "guest",
 conv_scenario() {
 	local f=$1 name d cfg model assistant port pid since out i
 	name=conv:$(basename "$f" .json)
-	d=$(newdir "conv-$(basename "$f" .json)")
-	since=$(($(date +%s) - 5))
-	if ! "$py" -W ignore "$conv_py" rasa "$f" "$d/rasa" 2>"$d/rasa.err"; then
-		record "$name" FAIL "Rasa's side failed: $(tail -2 "$d/rasa.err" | tr '\n' ' ')"
+	d=$work/conv-$(basename "$f" .json)
+	since=$conv_since
+	if [[ ! -s $d/rasa/responses.jsonl ]]; then
+		record "$name" FAIL "Rasa's side failed: $(tail -2 "$work/conv-rasa.err" | tr '\n' ' ')"
 		return
 	fi
 	cfg=$("$py" "$conv_py" config "$f" "$d/parley") || { record "$name" FAIL "bad scenario"; return; }
@@ -362,9 +362,17 @@ scenario_conversations() {
 		fi
 	fi
 	shopt -u nullglob
+	local run=() args=()
 	for f in "${files[@]}"; do
-		wanted "conv:$(basename "$f" .json)" && conv_scenario "$f"
+		wanted "conv:$(basename "$f" .json)" || continue
+		run+=("$f")
+		args+=("$f" "$(newdir "conv-$(basename "$f" .json)")/rasa")
 	done
+	[[ ${#run[@]} -gt 0 ]] || return
+	# Rasa's side of every scenario in one process (importing Rasa is slow).
+	conv_since=$(($(date +%s) - 5))
+	"$py" -W ignore "$conv_py" rasa "${args[@]}" 2>"$work/conv-rasa.err"
+	for f in "${run[@]}"; do conv_scenario "$f"; done
 }
 
 filters=("$@")

@@ -2,7 +2,7 @@
 """Conversation-API scenarios through Rasa 3.6.21's own code and through
 `parley serve`, for scripts/rasa-compare.sh.
 
-    conversations.py rasa SCENARIO OUTDIR          # Rasa's code, in process
+    conversations.py rasa SCENARIO OUTDIR [...]    # Rasa's code, in process
     conversations.py http SCENARIO URL OUTDIR      # the same requests to parley
     conversations.py compare RASADIR PARLEYDIR SINCE SCENARIO  # exit 1 on a difference
     conversations.py config SCENARIO OUTDIR        # write the domain file, print model ids
@@ -234,6 +234,12 @@ def run_rasa(sc, outdir):
 
     domain = Domain.from_yaml(sc["domain"])
     os.makedirs(outdir, exist_ok=True)
+    # FileEventBroker adds a handler to one shared logger: a second broker in
+    # this process would also write to the first one's file.
+    shared = logging.getLogger("event-logger")
+    for h in list(shared.handlers):
+        shared.removeHandler(h)
+        h.close()
     broker = FileEventBroker(os.path.join(outdir, "published.log"))
     store = SQLTrackerStore(domain, dialect="sqlite", db=os.path.join(outdir, "rasa.db"), event_broker=broker)
     processor = Processor(store, domain)
@@ -453,7 +459,9 @@ def compare(rasa_dir, parley_dir, since, steps):
 
 def main(argv):
     if len(argv) >= 3 and argv[0] == "rasa":
-        run_rasa(load_scenario(argv[1]), argv[2])
+        # Pairs of SCENARIO OUTDIR: Rasa is imported once for all of them.
+        for i in range(1, len(argv) - 1, 2):
+            run_rasa(load_scenario(argv[i]), argv[i + 1])
     elif len(argv) >= 4 and argv[0] == "http":
         run_http(load_scenario(argv[1]), argv[2].rstrip("/"), argv[3])
     elif len(argv) >= 3 and argv[0] == "config":
