@@ -209,9 +209,13 @@ func CheckEndpoints(ep *config.Endpoints) ([]string, error) {
 	if err != nil {
 		return notes, err
 	}
-	c, err := conversationsConfig(ep, tracker.ConversationsConfig{})
+	sec := ep.Section("conversations")
+	c, err := tracker.ParseConversationsConfig(sec)
 	if err != nil {
 		return notes, err
+	}
+	if sec != nil {
+		notes = append(notes, sec.Warnings()...)
 	}
 	d, err := c.LoadDomain()
 	if err != nil {
