@@ -37,6 +37,7 @@ client-compat:
 
 fuzz:
 	$(GO) test ./event -run '^$$' -fuzz FuzzParse -fuzztime 30s
+	$(GO) test ./event -run '^$$' -fuzz FuzzCanonical -fuzztime 30s
 	$(GO) test ./config -run '^$$' -fuzz FuzzParse -fuzztime 30s
 
 # The short benchmark run of docs/benchmarks.md (services and reference
