@@ -27,7 +27,11 @@ func newPublishCmd(g *globalFlags) *cobra.Command {
 		Use:   "publish [FILE|-]",
 		Short: "Publish NDJSON events (from FILE or stdin) to the configured event brokers",
 		Long: `Publish reads Rasa tracker events, one JSON object per line, and publishes
-each to every event broker of endpoints.yml in Rasa's exact bytes.
+each to every event broker of endpoints.yml in Rasa's exact bytes: the
+bytes Rasa's brokers publish for the event as given (an event without a
+timestamp goes out without one). With --canonical, each event is first
+re-serialized as Rasa's event classes do (their keys and defaults, unknown
+keys dropped, a missing timestamp set to now).
 
 Every event needs a sender_id, unless --sender-id gives one to all of them.
 A malformed line stops the run: every earlier line is published first, the
