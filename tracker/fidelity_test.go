@@ -168,3 +168,20 @@ func TestIdempotencyKeySharedStore(t *testing.T) {
 		t.Fatalf("second node: %d, published %d\n%s\n%s", r2.status, len(b.published()), r1.body, r2.body)
 	}
 }
+
+// TestIdempotencyKeyOneConnection: on PostgreSQL the record is read in
+// the update's transaction, so a pool of one connection is enough (asking
+// the pool for a second one would wait for ever).
+func TestIdempotencyKeyOneConnection(t *testing.T) {
+	c := postgresConfig(t)
+	c.PoolSize = 1
+	a := newAPI(t, openSQL(t, c), nil)
+	for i := 0; i < 2; i++ {
+		if r := a.doKey("POST", "/conversations/c1/tracker/events", "k", `{"event": "pause", "timestamp": 1}`); r.status != 200 {
+			t.Fatalf("attempt %d: %d %s", i, r.status, r.body)
+		}
+	}
+	if n := len(a.stored("c1")); n != 4 {
+		t.Fatalf("stored %d", n)
+	}
+}

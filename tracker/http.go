@@ -332,19 +332,13 @@ func (h *Handler) writeEvents(w http.ResponseWriter, r *http.Request, id string,
 		replay      *idempotency.Outcome
 		added, dups int
 	)
-	err = h.store.Update(r.Context(), id, func(current []event.Event) (Change, error) {
-		if key != "" {
-			o, ok, err := h.store.Recorded(r.Context(), id, key)
-			if err != nil {
+	err = h.store.UpdateKeyed(r.Context(), id, key, func(current []event.Event, recorded *idempotency.Outcome) (Change, error) {
+		if recorded != nil {
+			if err := recorded.Check(fp); err != nil {
 				return Change{}, err
 			}
-			if ok {
-				if err := o.Check(fp); err != nil {
-					return Change{}, err
-				}
-				replay = &o
-				return Change{}, nil
-			}
+			replay = recorded
+			return Change{}, nil
 		}
 		current = h.canonicalAll(current)
 		var ch Change

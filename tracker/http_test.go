@@ -17,6 +17,7 @@ import (
 	"github.com/parleyhq/parley/broker"
 	"github.com/parleyhq/parley/broker/brokertest"
 	"github.com/parleyhq/parley/event"
+	"github.com/parleyhq/parley/idempotency"
 	"github.com/parleyhq/parley/internal/fixtures"
 	"github.com/parleyhq/parley/tracker"
 )
@@ -508,7 +509,7 @@ type failingStore struct {
 	fail int
 }
 
-func (s *failingStore) Update(ctx context.Context, id string, fn tracker.UpdateFunc) error {
+func (s *failingStore) UpdateKeyed(ctx context.Context, id, key string, fn tracker.KeyedUpdateFunc) error {
 	s.mu.Lock()
 	fail := s.fail > 0
 	if fail {
@@ -516,10 +517,10 @@ func (s *failingStore) Update(ctx context.Context, id string, fn tracker.UpdateF
 	}
 	s.mu.Unlock()
 	if !fail {
-		return s.Store.Update(ctx, id, fn)
+		return s.Store.UpdateKeyed(ctx, id, key, fn)
 	}
-	return s.Store.Update(ctx, id, func(cur []event.Event) (tracker.Change, error) {
-		if _, err := fn(cur); err != nil {
+	return s.Store.UpdateKeyed(ctx, id, key, func(cur []event.Event, rec *idempotency.Outcome) (tracker.Change, error) {
+		if _, err := fn(cur, rec); err != nil {
 			return tracker.Change{}, err
 		}
 		return tracker.Change{}, errors.New("disk on fire")

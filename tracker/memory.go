@@ -67,6 +67,11 @@ func (s *MemoryStore) eventsLocked(id string) []event.Event {
 
 // Update runs fn under the conversation's lock and stores its change.
 func (s *MemoryStore) Update(ctx context.Context, id string, fn UpdateFunc) error {
+	return s.UpdateKeyed(ctx, id, "", unkeyed(fn))
+}
+
+// UpdateKeyed is Update with the outcome recorded for key.
+func (s *MemoryStore) UpdateKeyed(ctx context.Context, id, key string, fn KeyedUpdateFunc) error {
 	if id == "" {
 		return fmt.Errorf("memory tracker store: %w: empty", ErrInvalidID)
 	}
@@ -79,7 +84,17 @@ func (s *MemoryStore) Update(ctx context.Context, id string, fn UpdateFunc) erro
 	if err != nil {
 		return err
 	}
-	ch, err := fn(current)
+	var rec *idempotency.Outcome
+	if key != "" {
+		o, ok, err := s.Recorded(ctx, id, key)
+		if err != nil {
+			return err
+		}
+		if ok {
+			rec = &o
+		}
+	}
+	ch, err := fn(current, rec)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package tracker
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -39,23 +38,44 @@ func (s *SQLStore) Recorded(ctx context.Context, id, key string) (idempotency.Ou
 		return idempotency.Outcome{}, false, err
 	}
 	defer s.end()
-	p := s.dialect.Placeholder
-	var data []byte
-	err := s.db.QueryRowContext(ctx, "SELECT outcome FROM "+s.recordTable()+" WHERE sender_id = "+p(1)+" AND idem_key = "+p(2), id, key).Scan(&data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return idempotency.Outcome{}, false, nil
+	o, err := s.recorded(ctx, s.db, id, key)
+	if err != nil || o == nil {
+		return idempotency.Outcome{}, false, err
 	}
+	return *o, true, nil
+}
+
+// recorded reads a record through q (the update's transaction, which on
+// PostgreSQL already holds a pooled connection: asking the pool for
+// another could wait for ever when every connection is held so).
+func (s *SQLStore) recorded(ctx context.Context, q querier, id, key string) (*idempotency.Outcome, error) {
+	if key == "" {
+		return nil, nil
+	}
+	p := s.dialect.Placeholder
+	rows, err := q.QueryContext(ctx, "SELECT outcome FROM "+s.recordTable()+" WHERE sender_id = "+p(1)+" AND idem_key = "+p(2), id, key)
 	if err != nil {
-		return idempotency.Outcome{}, false, fmt.Errorf("sql tracker store: read idempotency record: %w", err)
+		return nil, fmt.Errorf("sql tracker store: read idempotency record: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("sql tracker store: read idempotency record: %w", err)
+		}
+		return nil, nil
+	}
+	var data []byte
+	if err := rows.Scan(&data); err != nil {
+		return nil, fmt.Errorf("sql tracker store: read idempotency record: %w", err)
 	}
 	var o idempotency.Outcome
 	if err := o.UnmarshalBinary(data); err != nil {
-		return idempotency.Outcome{}, false, fmt.Errorf("sql tracker store: idempotency record of %q: %w", id, err)
+		return nil, fmt.Errorf("sql tracker store: idempotency record of %q: %w", id, err)
 	}
 	if o.Expired(time.Now(), RecordWindow) {
-		return idempotency.Outcome{}, false, nil
+		return nil, nil
 	}
-	return o, true, nil
+	return &o, nil
 }
 
 // writeRecord stores r in tx, replacing an expired record of the same key,

@@ -24,10 +24,14 @@ type Store interface {
 	// parallel. If fn fails, nothing is written and Update returns fn's
 	// error unchanged.
 	Update(ctx context.Context, id string, fn UpdateFunc) error
-	// Recorded returns the outcome recorded with a change of conversation
-	// id under an Idempotency-Key (Change.Record), if there is one. Call it
-	// from an UpdateFunc, where the conversation's updates are serialized,
-	// so that the lookup and the change it decides are one step.
+	// UpdateKeyed is Update for a request that carries an Idempotency-Key:
+	// fn also gets the outcome recorded for key on the conversation
+	// (Change.Record of an earlier update; nil when there is none or it
+	// expired), read in the same step, so that the lookup and the change it
+	// decides are one.
+	UpdateKeyed(ctx context.Context, id, key string, fn KeyedUpdateFunc) error
+	// Recorded returns the outcome recorded for key on conversation id, if
+	// there is one that has not expired.
 	Recorded(ctx context.Context, id, key string) (idempotency.Outcome, bool, error)
 	// Keys returns the ids of the conversations that have events, sorted.
 	Keys(ctx context.Context) ([]string, error)
@@ -45,6 +49,15 @@ type Store interface {
 // UpdateFunc decides what to write given a conversation's current events
 // (nil for a new conversation). It must not modify the slice.
 type UpdateFunc func(current []event.Event) (Change, error)
+
+// KeyedUpdateFunc is an UpdateFunc that also gets the outcome recorded
+// for the request's Idempotency-Key, or nil.
+type KeyedUpdateFunc func(current []event.Event, recorded *idempotency.Outcome) (Change, error)
+
+// unkeyed adapts an UpdateFunc.
+func unkeyed(fn UpdateFunc) KeyedUpdateFunc {
+	return func(current []event.Event, _ *idempotency.Outcome) (Change, error) { return fn(current) }
+}
 
 // Change is what an UpdateFunc writes. The zero Change writes nothing.
 type Change struct {

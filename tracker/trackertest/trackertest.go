@@ -593,6 +593,18 @@ func testRecord(t *testing.T, s tracker.Store) {
 	if err != nil || !ok {
 		t.Fatalf("Recorded = %v, %v", ok, err)
 	}
+	// UpdateKeyed hands the record to its function, for that key only.
+	for key, want := range map[string]bool{"k1": true, "k2": false, "": false} {
+		err := s.UpdateKeyed(ctx, "c1", key, func(cur []event.Event, rec *idempotency.Outcome) (tracker.Change, error) {
+			if (rec != nil) != want || (rec != nil && string(rec.Body) != `{"ok": 1}`) || len(cur) != 1 {
+				t.Errorf("UpdateKeyed(%q): record %v, %d events", key, rec, len(cur))
+			}
+			return tracker.Change{}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	if got.Fingerprint != o.Fingerprint || got.Status != 200 || string(got.Body) != `{"ok": 1}` || !got.Created.Equal(o.Created) {
 		t.Fatalf("Recorded = %+v, want %+v", got, o)
 	}
