@@ -123,6 +123,7 @@ var storeKinds = []struct {
 		}
 		t.Cleanup(func() {
 			_, _ = s.DB().Exec("DROP TABLE IF EXISTS " + table)
+			_, _ = s.DB().Exec("DROP TABLE IF EXISTS " + table + "_parley_idempotency")
 			s.Close()
 		})
 		return s
