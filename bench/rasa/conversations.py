@@ -371,6 +371,9 @@ class Tokens:
         # Only numbers that stand alone (not inside strings or names).
         return re.sub(r'(?<=[:\[, ])' + NUMBER.pattern + r'(?=[,}\] ])', num, s)
 
+    def names(self, s):
+        return UUID1.sub(lambda m: self._tok(m.group(0), "uuid"), s) if s else s
+
     def value(self, v):
         if isinstance(v, float) and self.since <= v < self.since + 86400:
             return self._tok(v, "now")
@@ -394,7 +397,7 @@ def side(d, since):
         con = sqlite3.connect(db)
         try:
             cur = con.execute("SELECT sender_id, type_name, timestamp, intent_name, action_name, data FROM events ORDER BY id")
-            rows = [(r[0], r[1], t.value(r[2]), r[3], r[4], t.text(r[5])) for r in cur]
+            rows = [(r[0], r[1], t.value(r[2]), t.names(r[3]), t.names(r[4]), t.text(r[5])) for r in cur]
         except sqlite3.OperationalError:
             rows = []
         con.close()
