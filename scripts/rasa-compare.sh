@@ -296,14 +296,13 @@ p = u.urlparse(sys.argv[1]); print(p.username or "guest", p.password or "guest",
 	compare "$name" "$d" --volatile message_id --extension parley-event-id --absent-is priority=0
 }
 
-# conv_scenario FILE: one conversation-API scenario on both sides.
+# conv_scenario FILE DIR: one conversation-API scenario on both sides.
 conv_scenario() {
-	local f=$1 name d cfg model assistant port pid since out i
+	local f=$1 d=$2 name cfg model assistant port pid since out i
 	name=conv:$(basename "$f" .json)
-	d=$work/conv-$(basename "$f" .json)
 	since=$conv_since
 	if [[ ! -s $d/rasa/responses.jsonl ]]; then
-		record "$name" FAIL "Rasa's side failed: $(tail -2 "$work/conv-rasa.err" | tr '\n' ' ')"
+		record "$name" FAIL "Rasa's side failed: $(cat "$d/rasa/error.txt" 2>/dev/null | grep -v '^[[:space:]]*$' | tail -3 | tr '\n' ' ')"
 		return
 	fi
 	cfg=$("$py" "$conv_py" config "$f" "$d/parley") || { record "$name" FAIL "bad scenario"; return; }
@@ -362,17 +361,18 @@ scenario_conversations() {
 		fi
 	fi
 	shopt -u nullglob
-	local run=() args=()
+	local run=() dirs=() args=() i
 	for f in "${files[@]}"; do
 		wanted "conv:$(basename "$f" .json)" || continue
 		run+=("$f")
-		args+=("$f" "$(newdir "conv-$(basename "$f" .json)")/rasa")
+		dirs+=("$(newdir "conv-${#run[@]}-$(basename "$f" .json)")")
+		args+=("$f" "${dirs[-1]}/rasa")
 	done
 	[[ ${#run[@]} -gt 0 ]] || return
 	# Rasa's side of every scenario in one process (importing Rasa is slow).
 	conv_since=$(($(date +%s) - 5))
 	"$py" -W ignore "$conv_py" rasa "${args[@]}" 2>"$work/conv-rasa.err"
-	for f in "${run[@]}"; do conv_scenario "$f"; done
+	for i in "${!run[@]}"; do conv_scenario "${run[$i]}" "${dirs[$i]}"; done
 }
 
 filters=("$@")

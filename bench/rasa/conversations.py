@@ -463,8 +463,19 @@ def compare(rasa_dir, parley_dir, since, steps):
 def main(argv):
     if len(argv) >= 3 and argv[0] == "rasa":
         # Pairs of SCENARIO OUTDIR: Rasa is imported once for all of them.
+        failed = 0
         for i in range(1, len(argv) - 1, 2):
-            run_rasa(load_scenario(argv[i]), argv[i + 1])
+            try:
+                run_rasa(load_scenario(argv[i]), argv[i + 1])
+            except BaseException:  # one broken scenario does not stop the others
+                import traceback
+                failed += 1
+                os.makedirs(argv[i + 1], exist_ok=True)
+                with open(os.path.join(argv[i + 1], "error.txt"), "w", encoding="utf-8") as f:
+                    f.write(traceback.format_exc())
+                if os.path.exists(os.path.join(argv[i + 1], "responses.jsonl")):
+                    os.remove(os.path.join(argv[i + 1], "responses.jsonl"))
+        return 1 if failed else 0
     elif len(argv) >= 4 and argv[0] == "http":
         run_http(load_scenario(argv[1]), argv[2].rstrip("/"), argv[3])
     elif len(argv) >= 3 and argv[0] == "config":
