@@ -234,6 +234,9 @@ def run_rasa(sc, outdir):
 
     domain = Domain.from_yaml(sc["domain"])
     os.makedirs(outdir, exist_ok=True)
+    outdir = os.path.abspath(outdir)
+    # An export event makes Rasa write a story file to its working directory.
+    os.chdir(outdir)
     # FileEventBroker adds a handler to one shared logger: a second broker in
     # this process would also write to the first one's file.
     shared = logging.getLogger("event-logger")
@@ -464,6 +467,7 @@ def main(argv):
     if len(argv) >= 3 and argv[0] == "rasa":
         # Pairs of SCENARIO OUTDIR: Rasa is imported once for all of them.
         failed = 0
+        argv = [argv[0]] + [os.path.abspath(a) for a in argv[1:]]  # run_rasa changes directory
         for i in range(1, len(argv) - 1, 2):
             try:
                 run_rasa(load_scenario(argv[i]), argv[i + 1])
