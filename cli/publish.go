@@ -19,6 +19,7 @@ import (
 func newPublishCmd(g *globalFlags) *cobra.Command {
 	var (
 		senderID  string
+		canonical bool
 		timeout   time.Duration
 		batchSize int
 	)
@@ -26,7 +27,11 @@ func newPublishCmd(g *globalFlags) *cobra.Command {
 		Use:   "publish [FILE|-]",
 		Short: "Publish NDJSON events (from FILE or stdin) to the configured event brokers",
 		Long: `Publish reads Rasa tracker events, one JSON object per line, and publishes
-each to every event broker of endpoints.yml in Rasa's exact bytes.
+each to every event broker of endpoints.yml in Rasa's exact bytes: the
+bytes Rasa's brokers publish for the event as given (an event without a
+timestamp goes out without one). With --canonical, each event is first
+re-serialized as Rasa's event classes do (their keys and defaults, unknown
+keys dropped, a missing timestamp set to now).
 
 Every event needs a sender_id, unless --sender-id gives one to all of them.
 A malformed line stops the run: every earlier line is published first, the
@@ -61,6 +66,7 @@ events published (confirmed by the brokers) is printed either way.`,
 			fan := broker.Fanout(brokers)
 			r := ingest.NewReader(in)
 			r.SenderID = senderID
+			r.Canonical = canonical
 			pubCtx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			n, err := ingest.Stream(pubCtx, r, fan, ingest.StreamOptions{
@@ -81,6 +87,7 @@ events published (confirmed by the brokers) is printed either way.`,
 	cmd.Flags().StringVar(&senderID, "sender-id", "", "conversation id for every event (replaces the events' own sender_id)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "give up when the brokers have not taken the events in this time")
 	cmd.Flags().IntVar(&batchSize, "batch-size", 500, "events per publish call")
+	cmd.Flags().BoolVar(&canonical, "canonical", false, "publish each event as Rasa's event class re-serializes it (Rasa's keys and defaults; default: as given)")
 	return cmd
 }
 

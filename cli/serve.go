@@ -10,6 +10,7 @@ import (
 
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/server"
+	"github.com/parleyhq/parley/tracker"
 )
 
 func init() { extraCommands = append(extraCommands, newServeCmd) }
@@ -23,6 +24,8 @@ type serveFlags struct {
 	headerTimeout   time.Duration
 	bodyTimeout     time.Duration
 	idleTimeout     time.Duration
+	canonical       bool
+	conv            tracker.ConversationsConfig
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -63,6 +66,11 @@ within --shutdown-timeout; the rest is delivered on the next start.`,
 	cmd.Flags().DurationVar(&f.headerTimeout, "read-header-timeout", server.DefaultReadHeaderTimeout, "how long a client may take to send a request's headers")
 	cmd.Flags().DurationVar(&f.bodyTimeout, "body-timeout", server.DefaultBodyTimeout, "how long a client may take to send a request's body (408 after)")
 	cmd.Flags().DurationVar(&f.idleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long an idle keep-alive connection stays open")
+	cmd.Flags().BoolVar(&f.canonical, "canonical-events", false, "POST /events publishes events as Rasa's event classes re-serialize them (default: as given)")
+	cmd.Flags().StringVar(&f.conv.Domain, "domain", "", "Rasa domain.yml whose slots and session_config the conversation API uses (endpoints.yml conversations.domain)")
+	cmd.Flags().StringVar(&f.conv.ModelID, "model-id", "", "model_id added to the metadata of events appended through the conversation API, as Rasa does with a loaded model")
+	cmd.Flags().StringVar(&f.conv.AssistantID, "assistant-id", "", "assistant_id added likewise (Rasa's config.yml assistant_id)")
+	cmd.Flags().BoolVar(&f.conv.RasaAppend, "rasa-append", false, "store and publish repeated POSTed events again, as Rasa does (default: skip events already stored)")
 	return cmd
 }
 
@@ -84,6 +92,7 @@ func runServe(ctx context.Context, g *globalFlags, f *serveFlags) error {
 		Addr: f.addr, AuthToken: f.authToken, MaxBodyBytes: maxBody,
 		ShutdownTimeout: f.shutdownTimeout, Version: Version(), Logger: log, NoUI: !f.ui,
 		ReadHeaderTimeout: f.headerTimeout, BodyTimeout: f.bodyTimeout, IdleTimeout: f.idleTimeout,
+		CanonicalEvents: f.canonical, Conversations: f.conv,
 	})
 	if err != nil {
 		return err

@@ -45,3 +45,19 @@ func BenchmarkParseValidateEncode(b *testing.B) {
 		_ = ev.RasaJSON()
 	}
 }
+
+// BenchmarkCanonical is the cost of Rasa's re-serialization of a parsed
+// event (the conversation API and export pay it per event, on top of
+// BenchmarkParse).
+func BenchmarkCanonical(b *testing.B) {
+	ev, err := Parse(benchLine())
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := func() float64 { return 1700000000 }
+	for b.Loop() {
+		if _, err := Canonical(ev, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -25,7 +25,7 @@ func (e ValidationError) Error() string {
 }
 
 // Validate checks what every broker and Rasa's own event classes rely on:
-// an "event" string, a numeric, finite "timestamp", an object or null
+// an "event" string, a numeric, finite "timestamp" if any, an object or null
 // "metadata", and the JSON types of the fields Rasa reads for known event
 // types. Unknown types and unknown fields are fine. It returns a
 // ValidationError or nil.
@@ -43,10 +43,12 @@ func (e Event) Validate() error {
 	case t.s == "":
 		add("event", "must not be empty")
 	}
+	// A missing or null timestamp is published as given, as Rasa's brokers
+	// publish the dict they are handed; Canonical (Rasa's Event class)
+	// sets it to now.
 	ts, ok := e.body.Get("timestamp")
 	switch {
-	case !ok:
-		add("timestamp", "is missing")
+	case !ok || ts.kind == Null:
 	case ts.kind != Number:
 		add("timestamp", "must be a number (Unix seconds), got "+ts.kind.String())
 	default:

@@ -16,14 +16,16 @@ func TestValidate(t *testing.T) {
 		{`{"sender_id":"s","event":"whatever_new","timestamp":1,"x":[]}`, nil},
 		{`{"sender_id":"s","timestamp":1}`, []string{"event"}},
 		{`{"sender_id":"s","event":7,"timestamp":1}`, []string{"event"}},
-		{`{"sender_id":"s","event":"bot"}`, []string{"timestamp"}},
+		// No timestamp (or null) is published as given, as Rasa's brokers do.
+		{`{"sender_id":"s","event":"bot"}`, nil},
+		{`{"sender_id":"s","event":"bot","timestamp":null}`, nil},
 		{`{"sender_id":"s","event":"bot","timestamp":"1700000000"}`, []string{"timestamp"}},
 		{`{"sender_id":"s","event":"bot","timestamp":1,"metadata":[]}`, []string{"metadata"}},
 		{`{"sender_id":"s","event":"user","timestamp":1,"text":5,"parse_data":"x"}`, []string{"text", "parse_data"}},
 		{`{"sender_id":"s","event":"slot","timestamp":1,"value":1}`, []string{"name"}},
 		{`{"sender_id":"s","event":"action","timestamp":1,"name":"a","confidence":"high"}`, []string{"confidence"}},
 		{`{"event":"bot","timestamp":1}`, []string{"sender_id"}},
-		{`{"event":"bot"}`, []string{"sender_id", "timestamp"}},
+		{`{"event":"bot","timestamp":"x"}`, []string{"sender_id", "timestamp"}},
 	}
 	for _, c := range cases {
 		ev, err := Parse([]byte(c.in))

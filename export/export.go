@@ -243,8 +243,14 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	return res, nil
 }
 
-// exported is ev as `rasa export` publishes it.
+// exported is ev as `rasa export` publishes it: the row loaded by its
+// Rasa event class and written back (current_state's as_dict), whoever
+// wrote it, sender_id last, timestamps offset. A row Rasa has no class for
+// (which would stop `rasa export`) goes out as stored.
 func exported(ev event.Event, offset int64, headers map[string]string) event.Event {
+	if c, err := event.Canonical(ev, nowSeconds); err == nil {
+		ev = c
+	}
 	ev = ev.Exported()
 	if offset != 0 {
 		if ts, ok := ev.Get("timestamp"); ok && ts.Kind() == event.Number {
@@ -255,6 +261,8 @@ func exported(ev event.Event, offset int64, headers map[string]string) event.Eve
 	ev.Headers = headers
 	return ev
 }
+
+func nowSeconds() float64 { return float64(time.Now().UnixNano()) / 1e9 }
 
 // addSeconds adds whole seconds to a timestamp as Python does: an int
 // stays an int, a float stays a float.

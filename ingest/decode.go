@@ -52,7 +52,10 @@ type Reader struct {
 	r *bufio.Reader
 	// SenderID, if set, replaces every event's sender_id.
 	SenderID string
-	line     int
+	// Canonical re-serializes each event as Rasa's event class does (see
+	// Canonical). Default false: events are published as given.
+	Canonical bool
+	line      int
 }
 
 // NewReader reads NDJSON from r.
@@ -79,7 +82,13 @@ func (r *Reader) Next() (event.Event, error) {
 			}
 			continue
 		}
-		return parseLine(line, r.line, r.SenderID)
+		ev, err := parseLine(line, r.line, r.SenderID)
+		if err == nil && r.Canonical {
+			if ev, err = Canonical(ev); err != nil {
+				err = &LineError{Line: r.line, Err: err}
+			}
+		}
+		return ev, err
 	}
 }
 

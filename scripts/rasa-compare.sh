@@ -21,6 +21,14 @@
 #                   parley's exchange and queue are declared as Rasa's are
 #                   (PARLEY_AMQP_URL)
 #   pika-env        the same with RASA_ENVIRONMENT set (Rasa's app_id)
+#   conv:NAME       a conversation-API scenario (bench/rasa/conversations/
+#                   NAME.json, plus every *.json of PARLEY_COMPARE_CONVERSATIONS,
+#                   a directory or file): its POST/PUT/GET requests go to
+#                   `parley serve` and through Rasa's own conversation code
+#                   (bench/rasa/conversations.py); the responses, the events
+#                   published to a file broker and the tracker store's rows
+#                   on SQLite must be identical. parley runs with
+#                   rasa_append (Rasa's handling of repeated POSTs).
 #
 # Service scenarios are skipped when their env var is unset (see
 # `scripts/services.sh env`), unless PARLEY_REQUIRE_SERVICES=1. A scenario
@@ -50,6 +58,7 @@ say() { printf '%s\n' "$*" >&2; }
 py=$(bench/rasa/setup.sh) || { say "rasa-compare: could not set up the Rasa venv"; exit 2; }
 publish_py=$root/bench/rasa/rasa_publish.py
 capture_py=$root/bench/rasa/capture.py
+conv_py=$root/bench/rasa/conversations.py
 export SQLALCHEMY_SILENCE_UBER_WARNING=1
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rasa-compare.XXXXXX")
@@ -287,6 +296,85 @@ p = u.urlparse(sys.argv[1]); print(p.username or "guest", p.password or "guest",
 	compare "$name" "$d" --volatile message_id --extension parley-event-id --absent-is priority=0
 }
 
+# conv_scenario FILE DIR: one conversation-API scenario on both sides.
+conv_scenario() {
+	local f=$1 d=$2 name cfg model assistant port pid since out i
+	name=conv:$(basename "$f" .json)
+	since=$conv_since
+	if [[ ! -s $d/rasa/responses.jsonl ]]; then
+		record "$name" FAIL "Rasa's side failed: $(cat "$d/rasa/error.txt" 2>/dev/null | grep -v '^[[:space:]]*$' | tail -3 | tr '\n' ' ')"
+		return
+	fi
+	cfg=$("$py" "$conv_py" config "$f" "$d/parley") || { record "$name" FAIL "bad scenario"; return; }
+	model=$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["model_id"])' "$cfg")
+	assistant=$("$py" -c 'import json,sys; print(json.loads(sys.argv[1])["assistant_id"])' "$cfg")
+	cat >"$d/parley/endpoints.yml" <<-EOF
+		event_broker:
+		  type: file
+		  path: $d/parley/published.log
+		tracker_store:
+		  type: sql
+		  dialect: sqlite
+		  db: $d/parley/rasa.db
+		spool:
+		  dir: $d/parley/spool
+		conversations:
+		  domain: domain.yml
+		  model_id: "$model"
+		  assistant_id: "$assistant"
+		  rasa_append: true
+	EOF
+	port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	"$parley" serve --endpoints "$d/parley/endpoints.yml" --addr "127.0.0.1:$port" >"$d/parley.log" 2>&1 &
+	pid=$!
+	for i in $(seq 1 100); do
+		"$py" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+			"http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	out=ok
+	"$py" "$conv_py" http "$f" "http://127.0.0.1:$port" "$d/parley" 2>"$d/http.err" || out="requests failed: $(tail -1 "$d/http.err")"
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	if [[ $out != ok ]]; then
+		record "$name" FAIL "$out; parley log: $(tail -2 "$d/parley.log" | tr '\n' ' ')"
+		return
+	fi
+	if out=$("$py" "$conv_py" compare "$d/rasa" "$d/parley" "$since" "$f" 2>&1); then
+		record "$name" PASS "$out"
+	else
+		record "$name" FAIL "differences:"
+		sed 's/^/              /' <<<"$out"
+	fi
+}
+
+scenario_conversations() {
+	local f files=()
+	shopt -s nullglob
+	files=("$root"/bench/rasa/conversations/*.json)
+	if [[ -n ${PARLEY_COMPARE_CONVERSATIONS:-} ]]; then
+		if [[ -d $PARLEY_COMPARE_CONVERSATIONS ]]; then
+			files+=("$PARLEY_COMPARE_CONVERSATIONS"/*.json)
+		else
+			files+=("$PARLEY_COMPARE_CONVERSATIONS")
+		fi
+	fi
+	shopt -u nullglob
+	local run=() dirs=() args=() i
+	for f in "${files[@]}"; do
+		wanted "conv:$(basename "$f" .json)" || continue
+		run+=("$f")
+		dirs+=("$(newdir "conv-${#run[@]}-$(basename "$f" .json)")")
+		args+=("$f" "${dirs[-1]}/rasa")
+	done
+	[[ ${#run[@]} -gt 0 ]] || return
+	# Rasa's side of every scenario in one process (importing Rasa is slow).
+	conv_since=$(($(date +%s) - 5))
+	"$py" -W ignore "$conv_py" rasa "${args[@]}" 2>"$work/conv-rasa.err"
+	for i in "${!run[@]}"; do conv_scenario "${run[$i]}" "${dirs[$i]}"; done
+}
+
 filters=("$@")
 printf '%-13s %-5s %s\n' SCENARIO RESULT DETAIL
 wanted file && scenario_file
@@ -297,6 +385,7 @@ wanted kafka-keyed && kafka_scenario kafka-keyed 6 840 "  partition_by_sender: t
 " "RASA_ENVIRONMENT=staging"
 wanted pika && pika_scenario pika ""
 wanted pika-env && pika_scenario pika-env "RASA_ENVIRONMENT=staging"
+scenario_conversations
 
 pass=0 fail=0 skip=0
 for r in "${results[@]}"; do

@@ -36,6 +36,11 @@ type GatewayOptions struct {
 	Logger            *slog.Logger
 	// NoUI turns the web UI at /ui/ off.
 	NoUI bool
+	// CanonicalEvents: see Options.CanonicalEvents.
+	CanonicalEvents bool
+	// Conversations overrides the endpoints.yml conversations section
+	// where its fields are set (`parley serve --domain` etc.).
+	Conversations tracker.ConversationsConfig
 
 	// failStep, when set (tests), is called before each start-up step
 	// and makes the step fail with its error.
@@ -71,15 +76,21 @@ func NewGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions) (*G
 	spCfg, errSpool := spool.ParseConfig(ep.Section("spool"))
 	trCfg, errTracker := tracker.ConfigFromEndpoints(ep)
 	cCfg, errConsumer := consumer.ParseConfig(ep.Section("consumer_api"))
+	convCfg, errConv := conversationsConfig(ep, o.Conversations)
 	_, errBrokers := broker.ConfigureAll(ep.EventBrokers)
-	if err := errors.Join(errBrokers, errSpool, errTracker, errConsumer); err != nil {
+	if err := errors.Join(errBrokers, errSpool, errTracker, errConsumer, errConv); err != nil {
 		return nil, err
 	}
+	domain, err := convCfg.LoadDomain()
+	if err != nil {
+		return nil, err
+	}
+	log.Info("conversation API", "domain", domain.Describe(), "model_id", convCfg.ModelID, "assistant_id", convCfg.AssistantID, "rasa_append", convCfg.RasaAppend)
 	for _, w := range append(ep.SectionWarnings(), cCfg.Warnings...) {
 		log.Warn(w)
 	}
 
-	return openGateway(ctx, ep, o, spCfg, trCfg, cCfg)
+	return openGateway(ctx, ep, o, spCfg, trCfg, cCfg, convCfg, domain)
 }
 
 // Start-up steps, named in the error of the one that fails.
@@ -97,7 +108,7 @@ const (
 // openGateway opens the gateway's parts in order. When one fails, what
 // was opened before it is closed in reverse order and the error names the
 // step; nothing is left running.
-func openGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions, spCfg spool.Config, trCfg tracker.Config, cCfg consumer.Config) (*Gateway, error) {
+func openGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions, spCfg spool.Config, trCfg tracker.Config, cCfg consumer.Config, convCfg tracker.ConversationsConfig, domain *tracker.Domain) (*Gateway, error) {
 	log := o.Logger
 	g := &Gateway{log: log, opts: o}
 	fail := func(step string, err error) (*Gateway, error) {
@@ -159,6 +170,7 @@ func openGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions, sp
 		conv, err = tracker.NewHandler(tracker.HandlerOptions{
 			Store: g.Store, Publisher: convPub, AuthToken: o.AuthToken, MaxBodyBytes: o.MaxBodyBytes,
 			Version: o.Version, Logger: log, Registerer: reg, RetryAfter: spool.RetryAfter,
+			Domain: domain, ModelID: convCfg.ModelID, AssistantID: convCfg.AssistantID, RasaAppend: convCfg.RasaAppend,
 		})
 	}
 	if err != nil {
@@ -176,7 +188,7 @@ func openGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions, sp
 	}
 	sopts := Options{
 		Addr: o.Addr, Version: o.Version, Logger: log, Publisher: ingestPub, AuthToken: o.AuthToken,
-		MaxBodyBytes: o.MaxBodyBytes, Registry: reg, Checks: checks,
+		MaxBodyBytes: o.MaxBodyBytes, Registry: reg, Checks: checks, CanonicalEvents: o.CanonicalEvents,
 		ReadHeaderTimeout: o.ReadHeaderTimeout, BodyTimeout: o.BodyTimeout, IdleTimeout: o.IdleTimeout,
 		Prefixes: map[string]http.Handler{"/conversations/": conv},
 	}
@@ -289,7 +301,42 @@ func CheckEndpoints(ep *config.Endpoints) ([]string, error) {
 	}
 	n, err := tracker.CheckConfig(ep)
 	notes = append(notes, n...)
-	return notes, err
+	if err != nil {
+		return notes, err
+	}
+	sec := ep.Section("conversations")
+	c, err := tracker.ParseConversationsConfig(sec)
+	if err != nil {
+		return notes, err
+	}
+	if sec != nil {
+		notes = append(notes, sec.Warnings()...)
+	}
+	d, err := c.LoadDomain()
+	if err != nil {
+		return notes, err
+	}
+	return append(notes, "conversation API domain: "+d.Describe()), nil
+}
+
+// conversationsConfig reads the conversations section and applies the
+// flags' overrides.
+func conversationsConfig(ep *config.Endpoints, over tracker.ConversationsConfig) (tracker.ConversationsConfig, error) {
+	c, err := tracker.ParseConversationsConfig(ep.Section("conversations"))
+	if err != nil {
+		return c, err
+	}
+	if over.Domain != "" {
+		c.Domain = over.Domain
+	}
+	if over.ModelID != "" {
+		c.ModelID = over.ModelID
+	}
+	if over.AssistantID != "" {
+		c.AssistantID = over.AssistantID
+	}
+	c.RasaAppend = c.RasaAppend || over.RasaAppend
+	return c, nil
 }
 
 var _ IdempotentPublisher = (*spool.Spool)(nil)

@@ -78,6 +78,9 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	evs, err := ingest.DecodeBody(body, "")
+	if err == nil && s.opts.CanonicalEvents {
+		evs, err = ingest.CanonicalAll(evs)
+	}
 	if err != nil {
 		s.metrics.rejected.WithLabelValues("invalid").Inc()
 		resp := apiError{ErrorCode: 42201, Message: "invalid events, nothing was accepted: " + err.Error()}

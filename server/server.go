@@ -62,6 +62,10 @@ type Options struct {
 	// MaxBodyBytes limits request bodies (default 10 MiB); larger ones get
 	// 413.
 	MaxBodyBytes int64
+	// CanonicalEvents makes POST /events publish each event as Rasa's event
+	// class re-serializes it (ingest.Canonical). Default false: as given,
+	// as Rasa's brokers publish what they are handed.
+	CanonicalEvents bool
 	// Mounts are extra handlers: Rasa's conversation API, the consumer
 	// API. Each registers its own routes.
 	Mounts []func(mux *http.ServeMux)

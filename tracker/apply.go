@@ -131,15 +131,36 @@ func (m *userMsg) latestMessageValue() event.Value {
 }
 
 // slots is an ordered slot dictionary. Unfixed, it is Rasa's AnySlotDict,
-// where setting any name creates the slot; fixed, it is the plain dict
-// init_copy makes, where unknown names are ignored.
+// where setting any name creates the slot; fixed, it is the dict of a
+// domain's slots (or the one init_copy makes), where unknown names are
+// ignored.
 type slots struct {
 	names  []string
 	values map[string]event.Value
 	fixed  bool
+	// initial holds the slots' initial values (absent: null), list the
+	// names of list slots, whose setter wraps a single value in a list.
+	initial map[string]event.Value
+	list    map[string]bool
 }
 
 func newSlots(fixed bool) *slots { return &slots{values: map[string]event.Value{}, fixed: fixed} }
+
+// domainSlots are a domain's slots, at their initial values.
+func domainSlots(d *Domain) *slots {
+	s := &slots{values: map[string]event.Value{}, fixed: true, initial: map[string]event.Value{}, list: map[string]bool{}}
+	for _, sl := range d.Slots {
+		if _, dup := s.values[sl.Name]; dup {
+			continue
+		}
+		s.names = append(s.names, sl.Name)
+		s.initial[sl.Name] = sl.Initial
+		s.list[sl.Name] = sl.Type == "list"
+		s.values[sl.Name] = sl.Initial
+	}
+	s.reset()
+	return s
+}
 
 func (s *slots) set(name string, v event.Value) {
 	if _, ok := s.values[name]; !ok {
@@ -148,21 +169,30 @@ func (s *slots) set(name string, v event.Value) {
 		}
 		s.names = append(s.names, name)
 	}
+	// ListSlot.value's setter: a truthy non-list becomes a one-item list.
+	if s.list[name] && truthy(v) && v.Kind() != event.Array {
+		v = event.ArrayValue(v)
+	}
 	s.values[name] = v
 }
 
+// reset is Slot.reset on every slot: back to the initial value, through
+// the setter.
 func (s *slots) reset() {
 	for _, n := range s.names {
 		s.values[n] = event.NullValue()
+		s.set(n, s.initial[n])
 	}
 }
 
 func (s *slots) fixedCopy() *slots {
 	c := newSlots(true)
+	c.initial, c.list = s.initial, s.list
 	for _, n := range s.names {
 		c.names = append(c.names, n)
 		c.values[n] = event.NullValue()
 	}
+	c.reset()
 	return c
 }
 

@@ -5,7 +5,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/parleyhq/parley/event"
 )
@@ -28,13 +27,11 @@ func (e EventError) String() string {
 // decodeEvents reads the events of a POST or PUT body: one event object or
 // a list (PUT: a list only). Every event is checked against Rasa's
 // EVENTS_SCHEMA rules that matter (a known "event" type, field types,
-// required fields) and what Rasa's event classes need to load it again
+// required fields) and what Rasa's event classes need to load it
 // (a user event's parse_data, an action's name or action_text), plus
-// ev.Validate. A missing, null or zero timestamp becomes now, as Rasa's
-// Event constructor does. Events are otherwise kept as received: key
-// order, unknown fields and all, not re-serialized as Rasa's as_dict
-// would.
-func decodeEvents(v event.Value, id string, now func() time.Time, listOnly bool) ([]event.Event, []EventError) {
+// ev.Validate, and comes back as Rasa's class re-serializes it
+// (event.Canonical): a missing, null or zero timestamp becomes now().
+func decodeEvents(v event.Value, id string, now func() float64, listOnly bool) ([]event.Event, []EventError) {
 	var items []event.Value
 	switch v.Kind() {
 	case event.Array:
@@ -67,7 +64,6 @@ func decodeEvents(v event.Value, id string, now func() time.Time, listOnly bool)
 			add("event", fmt.Sprintf("unknown event type %q (Rasa's types: %s)", t.Str(), knownTypes))
 			continue
 		}
-		item = fillTimestamp(item, now)
 		ev, err := event.New(id, item)
 		if err != nil {
 			add("", err.Error())
@@ -85,9 +81,15 @@ func decodeEvents(v event.Value, id string, now func() time.Time, listOnly bool)
 		}
 		before := len(errs)
 		checkRasaSchema(ev, add)
-		if len(errs) == before {
-			out = append(out, ev)
+		if len(errs) > before {
+			continue
 		}
+		c, err := event.Canonical(ev, now)
+		if err != nil {
+			add("", err.Error())
+			continue
+		}
+		out = append(out, c)
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -103,34 +105,6 @@ var knownTypes = strings.Join([]string{
 	event.TypeReminder, event.TypeCancelReminder, event.TypeAgent, event.TypeExport,
 	event.TypeForm, event.TypeFormValidation,
 }, ", ")
-
-// fillTimestamp sets a missing, null or zero timestamp to now (Rasa:
-// `self.timestamp = timestamp or time.time()`), placing a new key right
-// after "event", where Rasa's as_dict puts it.
-func fillTimestamp(item event.Value, now func() time.Time) event.Value {
-	ts, ok := item.Get("timestamp")
-	if ok && ts.Kind() == event.Number {
-		if f, _ := ts.Float(); f != 0 {
-			return item
-		}
-	}
-	if ok && ts.Kind() != event.Number && !ts.IsNull() {
-		return item // a wrong type: Validate reports it
-	}
-	t := now()
-	val := event.FloatValue(float64(t.UnixNano()) / 1e9)
-	if ok {
-		return item.With("timestamp", val)
-	}
-	ms := make([]event.Member, 0, item.Len()+1)
-	for _, m := range item.Members() {
-		ms = append(ms, m)
-		if m.Key == "event" {
-			ms = append(ms, event.Member{Key: "timestamp", Value: val})
-		}
-	}
-	return event.ObjectValue(ms...)
-}
 
 // checkRasaSchema applies the rules of Rasa's EVENTS_SCHEMA (and of its
 // event classes' constructors) that ev.Validate does not.

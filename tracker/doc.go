@@ -17,10 +17,15 @@
 // does, undo, rewind, restart and loop re-executions included; the tests
 // check it byte for byte against Rasa's own output.
 //
-// Unlike Rasa, writes publish only what they add: an event already stored
-// in the conversation is neither stored nor published again, so a client
-// may retry a POST, or post its whole tracker with one more event, and
-// the brokers see each event once. Publishing happens before the store
+// Writes store and publish what Rasa's conversation code would: each event
+// in Rasa's canonical form (event.Canonical), a session start on a new
+// conversation, the configured model ids, the slots of an optional Rasa
+// Domain. By default, unlike Rasa, an event already stored in the
+// conversation is neither stored nor published again, so a client may
+// retry a POST, or post its whole tracker with one more event, and the
+// brokers see each event once; HandlerOptions.RasaAppend restores Rasa's
+// way. An Idempotency-Key's outcome is recorded in the store's
+// transaction (Change.Record). Publishing happens before the store
 // commits, so a failure anywhere means a retry publishes again (at least
 // once), never that an event is lost.
 package tracker

@@ -17,6 +17,7 @@ import (
 
 	"github.com/parleyhq/parley/broker"
 	"github.com/parleyhq/parley/event"
+	"github.com/parleyhq/parley/idempotency"
 	"github.com/parleyhq/parley/internal/authtoken"
 )
 
@@ -43,6 +44,20 @@ type HandlerOptions struct {
 	Registerer prometheus.Registerer
 	// Now is the clock for filled-in timestamps (default time.Now).
 	Now func() time.Time
+	// Domain, if set, is the Rasa domain whose slots GET tracker lists (as
+	// Rasa does: every domain slot, unset ones at their initial value, and
+	// slot events for other names ignored). Nil: no domain, every slot an
+	// event sets is listed, and Rasa's default session_config.
+	Domain *Domain
+	// ModelID and AssistantID, if set, go into the metadata of every event
+	// a POST appends (session start included), as Rasa's tracker.update
+	// adds its loaded model's id and the config's assistant_id. Default
+	// unset: Rasa with a model always adds model_id, so events differ there.
+	ModelID, AssistantID string
+	// RasaAppend makes POST store and publish every posted event, repeats
+	// included, as Rasa does. Default false: events identical to stored
+	// ones are skipped, so a retried POST adds nothing twice.
+	RasaAppend bool
 	// RetryAfter reads the wait a publish error suggests, for the
 	// Retry-After header of the 503 it causes (pass spool.RetryAfter).
 	// Default: none, so a 503 suggests 1s.
@@ -68,6 +83,12 @@ type Handler struct {
 	now     func() time.Time
 	retry   func(error) (time.Duration, bool)
 	events  *prometheus.CounterVec
+
+	domain               *Domain
+	modelID, assistantID string
+	rasaAppend           bool
+	clock                *clock
+	keys                 idempotency.Locks // in-process order of one Idempotency-Key's requests
 }
 
 // DefaultMaxBodyBytes is the default request body limit.
@@ -91,6 +112,8 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 	if h.now == nil {
 		h.now = time.Now
 	}
+	h.domain, h.modelID, h.assistantID, h.rasaAppend = o.Domain, o.ModelID, o.AssistantID, o.RasaAppend
+	h.clock = &clock{now: h.now}
 	h.events = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "parley_tracker_events_total",
 		Help: "Events posted to the conversation API, by outcome: stored (and published), duplicate (already stored, skipped).",
@@ -187,9 +210,10 @@ func verbosity(r *http.Request) (Verbosity, *apiError) {
 }
 
 // getTracker is GET /conversations/{id}/tracker: the tracker of every
-// session. For a conversation without events it is the empty tracker
-// (Rasa would run action_session_start in memory first; parley has no
-// actions to run).
+// session, each stored event as Rasa's event class loads it. For a
+// conversation without events it is the tracker Rasa's
+// fetch_full_tracker_with_initial_session makes, with a session start
+// that is not saved.
 func (h *Handler) getTracker(w http.ResponseWriter, r *http.Request, id string) {
 	v, aerr := verbosity(r)
 	if aerr != nil {
@@ -201,7 +225,12 @@ func (h *Handler) getTracker(w http.ResponseWriter, r *http.Request, id string) 
 		h.writeError(w, r, h.storeError(err))
 		return
 	}
-	t := NewTracker(id, evs)
+	if len(evs) == 0 {
+		evs = h.sessionStart()
+	} else {
+		evs = h.canonicalAll(evs)
+	}
+	t := NewTrackerFor(id, evs, h.domain)
 	// until: a number, or ignored (Rasa's float_arg).
 	if s := r.URL.Query().Get("until"); s != "" {
 		if until, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil {
@@ -223,6 +252,13 @@ func (h *Handler) writeState(w http.ResponseWriter, r *http.Request, t *Tracker,
 // writeEvents is POST (append) and PUT (replace) of
 // /conversations/{id}/tracker/events.
 //
+// Events are stored and published as Rasa's classes re-serialize them
+// (event.Canonical). POST is Rasa's update_conversation_with_events: on a
+// conversation without events, unless the posted events begin with one,
+// a session start comes first; every appended event gets the configured
+// model_id and assistant_id. PUT is DialogueStateTracker.from_dict: the
+// list as given, no session start, no model ids.
+//
 // Durability: the events a write adds are published before the store
 // commits them, inside the conversation's lock. The publisher (the spool)
 // holds them durably when Publish returns, so:
@@ -234,7 +270,19 @@ func (h *Handler) writeState(w http.ResponseWriter, r *http.Request, t *Tracker,
 //
 // Storing first would lose events: a retry after a failed publish finds
 // them stored, so not new, and never publishes them.
+//
+// With an Idempotency-Key, the answer is recorded in the store's
+// transaction that saves the events, so a retry (on any node sharing the
+// store) gets the first answer and changes nothing.
 func (h *Handler) writeEvents(w http.ResponseWriter, r *http.Request, id string, replace bool) {
+	key, err := idempotency.FromRequest(r)
+	if err != nil {
+		h.writeError(w, r, errBadRequest(err.Error(), event.ObjectValue(
+			event.Member{Key: "parameter", Value: event.StringValue(idempotency.Header)},
+			event.Member{Key: "in", Value: event.StringValue("header")},
+		), ""))
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.max))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -245,12 +293,17 @@ func (h *Handler) writeEvents(w http.ResponseWriter, r *http.Request, id string,
 		h.writeError(w, r, errBadRequest("Could not read the request body: "+err.Error(), event.Value{}, ""))
 		return
 	}
+	var fp [32]byte
+	if key != "" {
+		defer h.keys.Lock(id + "\x00" + key)()
+		fp = idempotency.Fingerprint(r.Method, r.URL.Path+"?"+r.URL.RawQuery, body)
+	}
 	doc, err := event.ParseValue(body)
 	if err != nil {
 		h.writeError(w, r, errBadRequest("Failed when parsing body as json: "+err.Error(), event.Value{}, ""))
 		return
 	}
-	evs, errs := decodeEvents(doc, id, h.now, replace)
+	evs, errs := decodeEvents(doc, id, h.clock.seconds, replace)
 	if errs != nil {
 		h.writeError(w, r, errEvents(errs))
 		return
@@ -264,36 +317,74 @@ func (h *Handler) writeEvents(w http.ResponseWriter, r *http.Request, id string,
 		h.writeError(w, r, aerr)
 		return
 	}
+	if !replace {
+		for i := range evs {
+			evs[i] = h.withModel(evs[i])
+		}
+	}
 
-	var result []event.Event
-	var added, dups int
-	err = h.store.Update(r.Context(), id, func(current []event.Event) (Change, error) {
-		fresh := newEvents(current, evs)
-		if len(fresh) > 0 && h.pub != nil {
-			if err := h.pub.Publish(r.Context(), forPublishing(id, fresh)...); err != nil {
+	var (
+		answer      []byte
+		replay      *idempotency.Outcome
+		added, dups int
+	)
+	err = h.store.UpdateKeyed(r.Context(), id, key, func(current []event.Event, recorded *idempotency.Outcome) (Change, error) {
+		if recorded != nil {
+			if err := recorded.Check(fp); err != nil {
+				return Change{}, err
+			}
+			replay = recorded
+			return Change{}, nil
+		}
+		current = h.canonicalAll(current)
+		var ch Change
+		var result, publish []event.Event
+		if replace {
+			publish = newEvents(current, evs)
+			added, dups = len(publish), len(evs)-len(publish)
+			ch = Change{Replace: true, Events: evs}
+			result = evs
+		} else {
+			posted := evs
+			if !h.rasaAppend {
+				posted = newEvents(current, evs)
+			}
+			added, dups = len(posted), len(evs)-len(posted)
+			if len(current) == 0 && !beginsWithSessionStart(evs) {
+				posted = append(h.sessionStart(), posted...)
+			}
+			publish = posted
+			ch = Change{Events: posted}
+			// Rasa answers POST with the tracker its SQL store's retrieve
+			// loads (the latest session) plus the new events.
+			result = append(LatestSession(current), posted...)
+		}
+		t := NewTrackerFor(id, result, h.domain)
+		if err := t.Err(); err != nil {
+			return Change{}, err
+		}
+		if len(publish) > 0 && h.pub != nil {
+			if err := h.pub.Publish(r.Context(), forPublishing(id, publish)...); err != nil {
 				return Change{}, &publishError{err}
 			}
 		}
-		added, dups = len(fresh), len(evs)-len(fresh)
-		if replace {
-			result = evs
-			return Change{Replace: true, Events: evs}, nil
+		answer = t.AppendStateJSON(make([]byte, 0, 1024), v)
+		if key != "" {
+			ch.Record = &Record{Key: key, Outcome: idempotency.Outcome{Fingerprint: fp, Status: http.StatusOK, Body: answer, Created: time.Now()}}
 		}
-		result = append(append(make([]event.Event, 0, len(current)+len(fresh)), current...), fresh...)
-		return Change{Events: fresh}, nil
+		return ch, nil
 	})
 	if err != nil {
 		h.writeError(w, r, h.storeError(err))
 		return
 	}
+	if replay != nil {
+		replay.Replay(w)
+		return
+	}
 	h.events.WithLabelValues("stored").Add(float64(added))
 	h.events.WithLabelValues("duplicate").Add(float64(dups))
-	// Rasa answers POST with its latest-session tracker (what its SQL
-	// store's retrieve loads) and PUT with the tracker of the new list.
-	if !replace {
-		result = LatestSession(result)
-	}
-	h.writeState(w, r, NewTracker(id, result), v)
+	writeJSON(w, http.StatusOK, answer)
 }
 
 // publishError marks a failure to publish, as opposed to a store failure.
@@ -320,6 +411,11 @@ func (h *Handler) storeError(err error) *apiError {
 			}
 		}
 		return e
+	case errors.Is(err, idempotency.ErrMismatch):
+		return &apiError{status: http.StatusUnprocessableEntity, reason: "UnprocessableEntity",
+			message: err.Error() + "; use a new key for a new request"}
+	case errors.Is(err, ErrTooComplex):
+		return errConversation(err)
 	case errors.Is(err, ErrInvalidID):
 		return errBadRequest("Invalid conversation id: "+err.Error(), event.ObjectValue(
 			event.Member{Key: "parameter", Value: event.StringValue("conversation_id")},

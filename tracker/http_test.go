@@ -17,6 +17,7 @@ import (
 	"github.com/parleyhq/parley/broker"
 	"github.com/parleyhq/parley/broker/brokertest"
 	"github.com/parleyhq/parley/event"
+	"github.com/parleyhq/parley/idempotency"
 	"github.com/parleyhq/parley/internal/fixtures"
 	"github.com/parleyhq/parley/tracker"
 )
@@ -39,7 +40,7 @@ type api struct {
 	rec   *brokertest.Recorder
 }
 
-var fixedNow = time.Unix(1700000000, 500000000)
+var fixedNow = time.Unix(1, 0) // before the posted events, so session starts come first in time too
 
 func newAPI(t *testing.T, s tracker.Store, mod func(*tracker.HandlerOptions)) *api {
 	t.Helper()
@@ -124,12 +125,18 @@ func forEachStore(t *testing.T, fn func(t *testing.T, a *api)) {
 	}
 }
 
-const emptyState = `{"sender_id":"new","slots":{},"latest_message":{"intent":{},"entities":[],"text":null,"message_id":null,"metadata":{}},"latest_event_time":null,"followup_action":"action_listen","paused":false,"events":[],"latest_input_channel":null,"active_loop":{},"latest_action":{},"latest_action_name":null}`
+// newState is Rasa's GET tracker of an unknown conversation: the session
+// start fetch_full_tracker_with_initial_session runs (and does not save).
+const newState = `{"sender_id":"new","slots":{},"latest_message":{"intent":{},"entities":[],"text":null,"message_id":null,"metadata":{}},"latest_event_time":1.0000000000000004,"followup_action":null,"paused":false,` +
+	`"events":[{"event":"action","timestamp":1.0,"name":"action_session_start","policy":null,"confidence":1.0,"action_text":null,"hide_rule_turn":false},` +
+	`{"event":"session_started","timestamp":1.0000000000000002},` +
+	`{"event":"action","timestamp":1.0000000000000004,"name":"action_listen","policy":null,"confidence":null,"action_text":null,"hide_rule_turn":false}],` +
+	`"latest_input_channel":null,"active_loop":{},"latest_action":{"action_name":"action_listen"},"latest_action_name":"action_listen"}`
 
 func TestAPIGetUnknownConversation(t *testing.T) {
 	forEachStore(t, func(t *testing.T, a *api) {
 		r := a.do("GET", "/conversations/new/tracker", "")
-		if r.status != 200 || r.body != emptyState || r.header.Get("Content-Type") != "application/json" {
+		if r.status != 200 || r.body != newState || r.header.Get("Content-Type") != "application/json" {
 			t.Fatalf("GET unknown = %d %s\n%s", r.status, r.header.Get("Content-Type"), r.body)
 		}
 		if got := a.stored("new"); len(got) != 0 {
@@ -155,7 +162,9 @@ func TestAPIPostAndGet(t *testing.T) {
 		if r.status != 200 {
 			t.Fatalf("POST list = %d %s", r.status, r.body)
 		}
-		if got := field(t, r.body, "events"); strings.Count(got, `"event"`) != 4 {
+		// The latest session as Rasa's SQL store loads it: from
+		// session_started on, by timestamp (action_session_start is older).
+		if got := field(t, r.body, "events"); strings.Count(got, `"event"`) != 6 || strings.Contains(got, "action_session_start") {
 			t.Errorf("events = %s", got)
 		}
 		for key, want := range map[string]string{
@@ -169,9 +178,10 @@ func TestAPIPostAndGet(t *testing.T) {
 		}
 		// The events are published once each, with the conversation id and
 		// an ID, in Rasa's bytes.
+		// The first POST started a session, as Rasa's append path does.
 		pub := a.rec.Events()
-		if len(pub) != 4 {
-			t.Fatalf("published %d events, want 4", len(pub))
+		if len(pub) != 7 {
+			t.Fatalf("published %d events, want 7", len(pub))
 		}
 		ids := map[string]bool{}
 		for _, ev := range pub {
@@ -180,7 +190,7 @@ func TestAPIPostAndGet(t *testing.T) {
 			}
 			ids[ev.ID] = true
 		}
-		if got := string(pub[0].RasaJSON()); got != `{"sender_id": "c1", "event": "slot", "timestamp": 1.5, "name": "city", "value": "Berlin"}` {
+		if got := string(pub[3].RasaJSON()); got != `{"sender_id": "c1", "event": "slot", "timestamp": 1.5, "name": "city", "value": "Berlin"}` {
 			t.Errorf("published bytes = %s", got)
 		}
 		get := a.do("GET", "/conversations/c1/tracker?include_events=applied", "")
@@ -210,10 +220,15 @@ func TestAPITimestampFilled(t *testing.T) {
 		if r := a.do("POST", "/conversations/c1/tracker/events", body); r.status != 200 {
 			t.Fatalf("POST = %d %s", r.status, r.body)
 		}
+		// Rasa stamps posted events as it reads the body, before the
+		// session start it then logs: earlier times, later positions.
 		want := []string{
-			`{"event": "pause", "timestamp": 1700000000.5}`,
-			`{"timestamp": 1700000000.5, "event": "resume"}`,
-			`{"event": "pause", "timestamp": 1700000000.5}`,
+			`{"event": "action", "timestamp": 1.0000000000000007, "name": "action_session_start", "policy": null, "confidence": 1.0, "action_text": null, "hide_rule_turn": false}`,
+			`{"event": "session_started", "timestamp": 1.0000000000000009}`,
+			`{"event": "action", "timestamp": 1.000000000000001, "name": "action_listen", "policy": null, "confidence": null, "action_text": null, "hide_rule_turn": false}`,
+			`{"event": "pause", "timestamp": 1.0}`,
+			`{"event": "resume", "timestamp": 1.0000000000000002}`,
+			`{"event": "pause", "timestamp": 1.0000000000000004}`,
 		}
 		if got := a.stored("c1"); strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Fatalf("stored:\n%s", strings.Join(got, "\n"))
@@ -240,17 +255,18 @@ func TestAPIRepostPublishesOnlyNew(t *testing.T) {
 		post(2) // a retry: nothing new
 		post(3) // the tracker again with one more event
 		post(1)
-		if got := len(a.rec.Events()); got != 3 {
-			t.Fatalf("published %d events, want 3:\n%s", got, strings.Join(a.published(), "\n"))
+		// 3 for the session start, 3 posted.
+		if got := len(a.rec.Events()); got != 6 {
+			t.Fatalf("published %d events, want 6:\n%s", got, strings.Join(a.published(), "\n"))
 		}
-		if got := a.stored("c1"); len(got) != 3 {
-			t.Fatalf("stored %d events, want 3", len(got))
+		if got := a.stored("c1"); len(got) != 6 {
+			t.Fatalf("stored %d events, want 6", len(got))
 		}
 		// Two identical events in one request are two events.
 		dup := `{"event": "pause", "timestamp": 9}`
 		a.do("POST", "/conversations/c1/tracker/events", "["+dup+","+dup+"]")
-		if got := len(a.stored("c1")); got != 5 {
-			t.Fatalf("stored %d events after posting two identical new ones, want 5", got)
+		if got := len(a.stored("c1")); got != 8 {
+			t.Fatalf("stored %d events after posting two identical new ones, want 8", got)
 		}
 	})
 }
@@ -414,7 +430,7 @@ func TestAPIBodyLimit(t *testing.T) {
 	if r := a.do("PUT", "/conversations/c1/tracker/events", "["+big+"]"); r.status != 413 {
 		t.Fatalf("big PUT = %d", r.status)
 	}
-	if got := len(a.stored("c1")); got != 1 {
+	if got := len(a.stored("c1")); got != 4 {
 		t.Errorf("stored %d events", got)
 	}
 }
@@ -450,7 +466,7 @@ func TestAPIConversationIDs(t *testing.T) {
 			t.Errorf("Keys = %q, %v", keys, err)
 		}
 		pub := a.rec.Events()
-		if len(pub) != 3 || pub[0].SenderID != "a/b" {
+		if len(pub) != 12 || pub[0].SenderID != "a/b" {
 			t.Errorf("published %d events, first for %q", len(pub), pub[0].SenderID)
 		}
 	})
@@ -472,7 +488,7 @@ func TestAPIPublishFailure(t *testing.T) {
 		if r := a.do("POST", "/conversations/c1/tracker/events", body); r.status != 200 {
 			t.Fatalf("retry = %d %s", r.status, r.body)
 		}
-		if got, pub := len(a.stored("c1")), len(a.rec.Events()); got != 2 || pub != 2 {
+		if got, pub := len(a.stored("c1")), len(a.rec.Events()); got != 5 || pub != 5 {
 			t.Fatalf("after the retry: %d stored, %d published", got, pub)
 		}
 	})
@@ -508,7 +524,7 @@ type failingStore struct {
 	fail int
 }
 
-func (s *failingStore) Update(ctx context.Context, id string, fn tracker.UpdateFunc) error {
+func (s *failingStore) UpdateKeyed(ctx context.Context, id, key string, fn tracker.KeyedUpdateFunc) error {
 	s.mu.Lock()
 	fail := s.fail > 0
 	if fail {
@@ -516,10 +532,10 @@ func (s *failingStore) Update(ctx context.Context, id string, fn tracker.UpdateF
 	}
 	s.mu.Unlock()
 	if !fail {
-		return s.Store.Update(ctx, id, fn)
+		return s.Store.UpdateKeyed(ctx, id, key, fn)
 	}
-	return s.Store.Update(ctx, id, func(cur []event.Event) (tracker.Change, error) {
-		if _, err := fn(cur); err != nil {
+	return s.Store.UpdateKeyed(ctx, id, key, func(cur []event.Event, rec *idempotency.Outcome) (tracker.Change, error) {
+		if _, err := fn(cur, rec); err != nil {
 			return tracker.Change{}, err
 		}
 		return tracker.Change{}, errors.New("disk on fire")
@@ -540,8 +556,8 @@ func TestAPIStoreFailureAfterPublish(t *testing.T) {
 	if r := a.do("POST", "/conversations/c1/tracker/events", body); r.status != 200 {
 		t.Fatalf("retry = %d %s", r.status, r.body)
 	}
-	if pub, st := len(a.rec.Events()), len(a.stored("c1")); pub != 2 || st != 1 {
-		t.Fatalf("published %d (want 2: at least once), stored %d (want 1)", pub, st)
+	if pub, st := len(a.rec.Events()), len(a.stored("c1")); pub != 8 || st != 4 {
+		t.Fatalf("published %d (want 8: at least once), stored %d (want 4)", pub, st)
 	}
 }
 
@@ -551,7 +567,7 @@ func TestAPIConcurrentPosts(t *testing.T) {
 	forEachStore(t, func(t *testing.T, a *api) {
 		var evs []string
 		for i := 0; i < 8; i++ {
-			evs = append(evs, fmt.Sprintf(`{"event": "slot", "timestamp": %d, "name": "n", "value": %d}`, i, i))
+			evs = append(evs, fmt.Sprintf(`{"event": "slot", "timestamp": %d, "name": "n", "value": %d}`, i+1, i))
 		}
 		var wg sync.WaitGroup
 		for c := 0; c < 16; c++ {
@@ -573,8 +589,8 @@ func TestAPIConcurrentPosts(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		if pub, st := len(a.rec.Events()), len(a.stored("busy")); pub != len(evs) || st != len(evs) {
-			t.Fatalf("published %d, stored %d; want %d each", pub, st, len(evs))
+		if pub, st := len(a.rec.Events()), len(a.stored("busy")); pub != len(evs)+3 || st != len(evs)+3 {
+			t.Fatalf("published %d, stored %d; want %d each", pub, st, len(evs)+3)
 		}
 	})
 }
@@ -650,13 +666,35 @@ func TestAPIFixtures(t *testing.T) {
 				t.Fatalf("POST %s = %d %s", g.sender, r.status, r.body)
 			}
 		}
-		want := fixtures.RasaBytes()
+		// Each conversation: Rasa's session start, then each event as Rasa's
+		// class re-serializes it (scripts/rasa-compare.sh checks these bytes
+		// against Rasa's own conversation API code).
+		var want []string
+		canon := map[string][]string{}
+		for _, line := range fixtures.Events() {
+			ev, _ := event.Parse(line)
+			if len(canon[ev.SenderID]) == 0 {
+				want = append(want, "session start", "session start", "session start")
+			}
+			c, err := event.Canonical(ev, func() float64 { t.Fatal("fixture without timestamp"); return 0 })
+			if err != nil {
+				t.Fatal(err)
+			}
+			canon[ev.SenderID] = append(canon[ev.SenderID], string(c.Body().AppendJSON(nil, event.FormatCompact)))
+			want = append(want, string(c.RasaJSON()))
+		}
 		got := a.published()
 		if len(got) != len(want) {
 			t.Fatalf("published %d events, want %d", len(got), len(want))
 		}
 		for i := range want {
-			if got[i] != string(want[i]) {
+			if want[i] == "session start" {
+				if !strings.Contains(got[i], "action_session_start") && !strings.Contains(got[i], "session_started") && !strings.Contains(got[i], "action_listen") {
+					t.Errorf("published event %d is not a session start event: %s", i, got[i])
+				}
+				continue
+			}
+			if got[i] != want[i] {
 				t.Errorf("published event %d:\n got %s\nwant %s", i, got[i], want[i])
 			}
 		}
@@ -670,8 +708,13 @@ func TestAPIFixtures(t *testing.T) {
 					t.Errorf("%s %s: state differs from Rasa's\n got %s\nwant %s", g.sender, v, got, want)
 				}
 				if v == "ALL" {
-					if got, want := field(t, r.body, "events"), "["+strings.Join(g.lines, ",")+"]"; got != want {
-						t.Errorf("%s: events are not kept as received:\n got %s\nwant %s", g.sender, got, want)
+					evs, _ := event.ParseValue([]byte(field(t, r.body, "events")))
+					var rest []string
+					for _, e := range evs.Elems()[3:] {
+						rest = append(rest, string(e.AppendJSON(nil, event.FormatCompact)))
+					}
+					if got, want := strings.Join(rest, ","), strings.Join(canon[g.sender], ","); got != want {
+						t.Errorf("%s: events after the session start are not Rasa's:\n got %s\nwant %s", g.sender, got, want)
 					}
 				}
 			}
@@ -687,11 +730,11 @@ func TestAPIFixtures(t *testing.T) {
 		if len(after) != len(want)+1 {
 			t.Fatalf("re-posting the tracker with one more event published %d events, want 1", len(after)-len(want))
 		}
-		if last := after[len(after)-1]; last != `{"sender_id": "user-42", "event": "action", "timestamp": 1700000090.5, "name": "action_listen"}` {
+		if last := after[len(after)-1]; last != `{"sender_id": "user-42", "event": "action", "timestamp": 1700000090.5, "name": "action_listen", "policy": null, "confidence": null, "action_text": null, "hide_rule_turn": false}` {
 			t.Errorf("published %s", last)
 		}
-		if got := len(a.stored(g.sender)); got != len(g.lines)+1 {
-			t.Errorf("stored %d events, want %d", got, len(g.lines)+1)
+		if got := len(a.stored(g.sender)); got != len(g.lines)+4 {
+			t.Errorf("stored %d events, want %d", got, len(g.lines)+4)
 		}
 	})
 }

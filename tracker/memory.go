@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/parleyhq/parley/event"
+	"github.com/parleyhq/parley/idempotency"
 )
 
 // MemoryStore keeps conversations in memory: Rasa's InMemoryTrackerStore,
@@ -17,10 +19,13 @@ import (
 type MemoryStore struct {
 	locks keyedMutex
 
-	mu     sync.RWMutex
-	convs  map[string][]memEvent
-	seq    uint64 // insertion counter, the tie-break of Scan's order
-	closed bool
+	mu    sync.RWMutex
+	convs map[string][]memEvent
+	// records are the Idempotency-Key outcomes, by conversation then key.
+	records   map[string]map[string]idempotency.Outcome
+	lastPrune time.Time
+	seq       uint64 // insertion counter, the tie-break of Scan's order
+	closed    bool
 }
 
 type memEvent struct {
@@ -62,6 +67,11 @@ func (s *MemoryStore) eventsLocked(id string) []event.Event {
 
 // Update runs fn under the conversation's lock and stores its change.
 func (s *MemoryStore) Update(ctx context.Context, id string, fn UpdateFunc) error {
+	return s.UpdateKeyed(ctx, id, "", unkeyed(fn))
+}
+
+// UpdateKeyed is Update with the outcome recorded for key.
+func (s *MemoryStore) UpdateKeyed(ctx context.Context, id, key string, fn KeyedUpdateFunc) error {
 	if id == "" {
 		return fmt.Errorf("memory tracker store: %w: empty", ErrInvalidID)
 	}
@@ -74,17 +84,33 @@ func (s *MemoryStore) Update(ctx context.Context, id string, fn UpdateFunc) erro
 	if err != nil {
 		return err
 	}
-	ch, err := fn(current)
+	var rec *idempotency.Outcome
+	if key != "" {
+		o, ok, err := s.Recorded(ctx, id, key)
+		if err != nil {
+			return err
+		}
+		if ok {
+			rec = &o
+		}
+	}
+	ch, err := fn(current, rec)
 	if err != nil {
 		return err
 	}
-	if !ch.Replace && len(ch.Events) == 0 {
+	if ch.empty() {
 		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
+	}
+	if ch.Record != nil {
+		s.recordLocked(id, *ch.Record)
+	}
+	if !ch.Replace && len(ch.Events) == 0 {
+		return nil
 	}
 	var evs []memEvent
 	if !ch.Replace {
@@ -102,6 +128,48 @@ func (s *MemoryStore) Update(ctx context.Context, id string, fn UpdateFunc) erro
 		s.convs[id] = evs
 	}
 	return nil
+}
+
+// Recorded returns the outcome recorded for key on conversation id.
+func (s *MemoryStore) Recorded(ctx context.Context, id, key string) (idempotency.Outcome, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return idempotency.Outcome{}, false, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return idempotency.Outcome{}, false, ErrClosed
+	}
+	o, ok := s.records[id][key]
+	if ok && o.Expired(time.Now(), RecordWindow) {
+		return idempotency.Outcome{}, false, nil
+	}
+	return o, ok, nil
+}
+
+// recordLocked stores r, dropping (at most once a minute) the records
+// older than RecordWindow.
+func (s *MemoryStore) recordLocked(id string, r Record) {
+	if s.records == nil {
+		s.records = map[string]map[string]idempotency.Outcome{}
+	}
+	if now := time.Now(); now.Sub(s.lastPrune) >= time.Minute {
+		s.lastPrune = now
+		for conv, byKey := range s.records {
+			for k, o := range byKey {
+				if o.Expired(now, RecordWindow) {
+					delete(byKey, k)
+				}
+			}
+			if len(byKey) == 0 {
+				delete(s.records, conv)
+			}
+		}
+	}
+	if s.records[id] == nil {
+		s.records[id] = map[string]idempotency.Outcome{}
+	}
+	s.records[id][r.Key] = r.Outcome
 }
 
 // Keys returns the conversation ids, sorted.

@@ -112,6 +112,7 @@ func (s *SQLStore) createTable(ctx context.Context) error {
 			"data TEXT, PRIMARY KEY (id))",
 		"CREATE INDEX IF NOT EXISTS ix_" + s.table + "_sender_id ON " + s.table + " (sender_id)",
 	}
+	stmts = append(stmts, s.recordDDL()...)
 	for _, stmt := range stmts {
 		if err := sqldb.CreateIfMissing(ctx, s.db, s.dialect, stmt); err != nil {
 			return fmt.Errorf("create table %s: %w", s.table, err)
@@ -212,6 +213,12 @@ func decodeRow(sender string, rowID int64, data sql.NullString) (event.Event, er
 // processes writing one conversation of one SQLite file at once are not
 // serialized (as with Rasa and its in-memory lock store).
 func (s *SQLStore) Update(ctx context.Context, id string, fn UpdateFunc) error {
+	return s.UpdateKeyed(ctx, id, "", unkeyed(fn))
+}
+
+// UpdateKeyed is Update with the outcome recorded for key, read in the
+// update's transaction on PostgreSQL (and under its lock on SQLite).
+func (s *SQLStore) UpdateKeyed(ctx context.Context, id, key string, fn KeyedUpdateFunc) error {
 	if err := s.checkID(id); err != nil {
 		return err
 	}
@@ -226,7 +233,7 @@ func (s *SQLStore) Update(ctx context.Context, id string, fn UpdateFunc) error {
 	defer unlock()
 
 	if s.dialect == sqldb.Postgres {
-		return s.updateLocked(ctx, id, fn)
+		return s.updateLocked(ctx, id, key, fn)
 	}
 	// SQLite: the transaction starts after fn, which publishes (and may
 	// wait on the spool), so as not to hold the one connection meanwhile;
@@ -235,11 +242,15 @@ func (s *SQLStore) Update(ctx context.Context, id string, fn UpdateFunc) error {
 	if err != nil {
 		return err
 	}
-	ch, err := fn(current)
+	rec, err := s.recorded(ctx, s.db, id, key)
 	if err != nil {
 		return err
 	}
-	if !ch.Replace && len(ch.Events) == 0 {
+	ch, err := fn(current, rec)
+	if err != nil {
+		return err
+	}
+	if ch.empty() {
 		return nil
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -264,7 +275,7 @@ func (s *SQLStore) commit(ctx context.Context, tx *sql.Tx, id string, ch Change)
 // updateLocked is Update on PostgreSQL: the transaction holds an advisory
 // lock on the conversation from the read to the commit, so that parley
 // processes sharing the database do not interleave their updates.
-func (s *SQLStore) updateLocked(ctx context.Context, id string, fn UpdateFunc) error {
+func (s *SQLStore) updateLocked(ctx context.Context, id, key string, fn KeyedUpdateFunc) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sql tracker store: begin: %w", err)
@@ -277,11 +288,15 @@ func (s *SQLStore) updateLocked(ctx context.Context, id string, fn UpdateFunc) e
 	if err != nil {
 		return err
 	}
-	ch, err := fn(current)
+	rec, err := s.recorded(ctx, tx, id, key)
 	if err != nil {
 		return err
 	}
-	if !ch.Replace && len(ch.Events) == 0 {
+	ch, err := fn(current, rec)
+	if err != nil {
+		return err
+	}
+	if ch.empty() {
 		return nil
 	}
 	return s.commit(ctx, tx, id, ch)
@@ -307,6 +322,11 @@ func (s *SQLStore) checkID(id string) error {
 }
 
 func (s *SQLStore) write(ctx context.Context, tx *sql.Tx, id string, ch Change) error {
+	if ch.Record != nil {
+		if err := s.writeRecord(ctx, tx, id, ch.Record); err != nil {
+			return err
+		}
+	}
 	if ch.Replace {
 		if _, err := tx.ExecContext(ctx, s.q.deleteConv, id); err != nil {
 			return fmt.Errorf("sql tracker store: delete %q: %w", id, err)

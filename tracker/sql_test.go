@@ -47,6 +47,7 @@ func postgresConfig(t *testing.T) tracker.Config {
 		}
 		defer db.Close()
 		_, _ = db.Exec("DROP TABLE IF EXISTS " + table)
+		_, _ = db.Exec("DROP TABLE IF EXISTS " + table + "_parley_idempotency")
 	})
 	return tracker.Config{
 		Type:  tracker.TypeSQL,

@@ -62,13 +62,24 @@ type Tracker struct {
 	err  error
 }
 
-// NewTracker replays evs, in order, into a tracker for senderID.
+// NewTracker replays evs, in order, into a tracker for senderID without a
+// domain: like Rasa's AnySlotDict, every slot an event sets exists.
 func NewTracker(senderID string, evs []event.Event) *Tracker {
+	return NewTrackerFor(senderID, evs, nil)
+}
+
+// NewTrackerFor replays evs into a tracker with the slots of domain d
+// (none but those events set when d is nil).
+func NewTrackerFor(senderID string, evs []event.Event, d *Domain) *Tracker {
 	t := &Tracker{senderID: senderID, events: evs, msgs: make([]*userMsg, len(evs)), info: make([]evInfo, len(evs))}
 	for i, ev := range evs {
 		t.info[i] = infoOf(ev)
 	}
-	t.st.slots = newSlots(false)
+	if d != nil {
+		t.st.slots = domainSlots(d)
+	} else {
+		t.st.slots = newSlots(false)
+	}
 	t.st.reset()
 	for i := range evs {
 		t.apply(i)
@@ -212,14 +223,31 @@ func latestInputChannel(evs []event.Event) event.Value {
 	return event.NullValue()
 }
 
-// LatestSession returns the events from the last session_started event on:
-// what Rasa's SQL tracker store retrieve() loads, and so the tracker that
-// Rasa's POST /tracker/events answers with.
+// LatestSession returns the events of the latest session as Rasa's SQL
+// tracker store's retrieve() selects them, and so the tracker Rasa's POST
+// /tracker/events answers with: the events whose timestamp is at least
+// that of the latest session_started event (by timestamp, not position),
+// or every event when there is none. Events posted with a timestamp older
+// than the session start are not part of it, nor are events without a
+// numeric timestamp once a session has started (SQL's NULL comparison).
 func LatestSession(evs []event.Event) []event.Event {
-	for i := len(evs) - 1; i >= 0; i-- {
-		if evs[i].Type() == event.TypeSessionStarted {
-			return evs[i:]
+	start, found := 0.0, false
+	for _, ev := range evs {
+		if ev.Type() != event.TypeSessionStarted {
+			continue
+		}
+		if ts, ok := ev.Timestamp(); ok && (!found || ts > start) {
+			start, found = ts, true
 		}
 	}
-	return evs
+	if !found {
+		return evs
+	}
+	out := make([]event.Event, 0, len(evs))
+	for _, ev := range evs {
+		if ts, ok := ev.Timestamp(); ok && ts >= start {
+			out = append(out, ev)
+		}
+	}
+	return out
 }

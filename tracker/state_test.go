@@ -225,6 +225,12 @@ func TestLatestSession(t *testing.T) {
 	if got := LatestSession(evs[2:3]); len(got) != 1 {
 		t.Errorf("no session start: %d events", len(got))
 	}
+	// By timestamp, as Rasa's SQL query: an event appended after the
+	// session start but with an older timestamp is not in the session.
+	old, _ := event.Parse([]byte(`{"event": "slot", "timestamp": 4.5, "name": "old", "value": 1}`))
+	if got := LatestSession(append(evs[:6:6], old)); len(got) != 2 {
+		t.Errorf("an older-timestamped event counted in the latest session: %d events", len(got))
+	}
 }
 
 // TestTooComplex: a conversation whose undo replays exceed the work bound

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/parleyhq/parley/event"
+	"github.com/parleyhq/parley/idempotency"
 )
 
 // Store keeps the events of conversations. Implementations (MemoryStore,
@@ -23,6 +24,15 @@ type Store interface {
 	// parallel. If fn fails, nothing is written and Update returns fn's
 	// error unchanged.
 	Update(ctx context.Context, id string, fn UpdateFunc) error
+	// UpdateKeyed is Update for a request that carries an Idempotency-Key:
+	// fn also gets the outcome recorded for key on the conversation
+	// (Change.Record of an earlier update; nil when there is none or it
+	// expired), read in the same step, so that the lookup and the change it
+	// decides are one.
+	UpdateKeyed(ctx context.Context, id, key string, fn KeyedUpdateFunc) error
+	// Recorded returns the outcome recorded for key on conversation id, if
+	// there is one that has not expired.
+	Recorded(ctx context.Context, id, key string) (idempotency.Outcome, bool, error)
 	// Keys returns the ids of the conversations that have events, sorted.
 	Keys(ctx context.Context) ([]string, error)
 	// Count returns the number of events Scan would visit for q.
@@ -40,6 +50,15 @@ type Store interface {
 // (nil for a new conversation). It must not modify the slice.
 type UpdateFunc func(current []event.Event) (Change, error)
 
+// KeyedUpdateFunc is an UpdateFunc that also gets the outcome recorded
+// for the request's Idempotency-Key, or nil.
+type KeyedUpdateFunc func(current []event.Event, recorded *idempotency.Outcome) (Change, error)
+
+// unkeyed adapts an UpdateFunc.
+func unkeyed(fn UpdateFunc) KeyedUpdateFunc {
+	return func(current []event.Event, _ *idempotency.Outcome) (Change, error) { return fn(current) }
+}
+
 // Change is what an UpdateFunc writes. The zero Change writes nothing.
 type Change struct {
 	// Replace makes Events the conversation's whole event list (an empty
@@ -47,7 +66,27 @@ type Change struct {
 	Replace bool
 	// Events are written in order. Their SenderID and ID are ignored.
 	Events []event.Event
+	// Record, if set, is stored in the same transaction as Events (even
+	// when there are none): the answer to the request that carried an
+	// Idempotency-Key, for its retries. Records older than RecordWindow
+	// are dropped as new ones are written.
+	Record *Record
 }
+
+// Record is the outcome of a write made under an Idempotency-Key. A key
+// belongs to one conversation: the same key on another conversation is
+// another request.
+type Record struct {
+	Key     string
+	Outcome idempotency.Outcome
+}
+
+// RecordWindow is how long stores keep a Record
+// (idempotency.DefaultWindow).
+const RecordWindow = idempotency.DefaultWindow
+
+// empty reports whether c writes nothing.
+func (c Change) empty() bool { return !c.Replace && len(c.Events) == 0 && c.Record == nil }
 
 // Query selects events for Scan and Count. The zero Query selects all.
 type Query struct {

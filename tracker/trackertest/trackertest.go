@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/event"
+	"github.com/parleyhq/parley/idempotency"
 	"github.com/parleyhq/parley/tracker"
 )
 
@@ -51,6 +52,9 @@ func Run(t *testing.T, h Harness) {
 		{"ScanFilters", testScanFilters},
 		{"ScanStopsOnError", testScanStops},
 		{"ScanWithoutTimestamp", testScanNoTimestamp},
+		{"IdempotencyRecord", testRecord},
+		{"IdempotencyRecordWithoutEvents", testRecordAlone},
+		{"IdempotencyRecordRolledBack", testRecordRolledBack},
 		{"Ping", testPing},
 		{"Closed", testClosed},
 	}
@@ -564,5 +568,100 @@ func testScanNoTimestamp(t *testing.T, s tracker.Store) {
 func testPing(t *testing.T, s tracker.Store) {
 	if err := tracker.Ping(ctxT(t), s); err != nil {
 		t.Fatalf("Ping: %v", err)
+	}
+}
+
+func outcome(body string, created time.Time) idempotency.Outcome {
+	return idempotency.Outcome{
+		Fingerprint: idempotency.Fingerprint("POST", "/p", []byte(body)),
+		Status:      200, Body: []byte(body), Created: created,
+	}
+}
+
+// testRecord: a record written with events is read back whole, for its
+// conversation and key only; an expired one is gone.
+func testRecord(t *testing.T, s tracker.Store) {
+	ctx := ctxT(t)
+	o := outcome(`{"ok": 1}`, time.Now())
+	err := s.Update(ctx, "c1", func([]event.Event) (tracker.Change, error) {
+		return tracker.Change{Events: []event.Event{Event(t, 1, "pause", "")}, Record: &tracker.Record{Key: "k1", Outcome: o}}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := s.Recorded(ctx, "c1", "k1")
+	if err != nil || !ok {
+		t.Fatalf("Recorded = %v, %v", ok, err)
+	}
+	// UpdateKeyed hands the record to its function, for that key only.
+	for key, want := range map[string]bool{"k1": true, "k2": false, "": false} {
+		err := s.UpdateKeyed(ctx, "c1", key, func(cur []event.Event, rec *idempotency.Outcome) (tracker.Change, error) {
+			if (rec != nil) != want || (rec != nil && string(rec.Body) != `{"ok": 1}`) || len(cur) != 1 {
+				t.Errorf("UpdateKeyed(%q): record %v, %d events", key, rec, len(cur))
+			}
+			return tracker.Change{}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got.Fingerprint != o.Fingerprint || got.Status != 200 || string(got.Body) != `{"ok": 1}` || !got.Created.Equal(o.Created) {
+		t.Fatalf("Recorded = %+v, want %+v", got, o)
+	}
+	for _, q := range [][2]string{{"c1", "k2"}, {"c2", "k1"}} {
+		if _, ok, err := s.Recorded(ctx, q[0], q[1]); ok || err != nil {
+			t.Errorf("Recorded(%q, %q) = %v, %v; want nothing", q[0], q[1], ok, err)
+		}
+	}
+	old := outcome(`{"old": 1}`, time.Now().Add(-tracker.RecordWindow-time.Minute))
+	err = s.Update(ctx, "c1", func([]event.Event) (tracker.Change, error) {
+		return tracker.Change{Record: &tracker.Record{Key: "k-old", Outcome: old}}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.Recorded(ctx, "c1", "k-old"); ok || err != nil {
+		t.Errorf("an expired record is still returned (%v, %v)", ok, err)
+	}
+	// A later record of an expired key replaces it.
+	err = s.Update(ctx, "c1", func([]event.Event) (tracker.Change, error) {
+		return tracker.Change{Record: &tracker.Record{Key: "k-old", Outcome: o}}, nil
+	})
+	if _, ok, _ := s.Recorded(ctx, "c1", "k-old"); err != nil || !ok {
+		t.Errorf("re-recording an expired key: %v, found %v", err, ok)
+	}
+	equalBodies(t, "events", mustRetrieve(t, s, "c1"), []event.Event{Event(t, 1, "pause", "")})
+}
+
+// testRecordAlone: a change with a record and no events (a retry that
+// added nothing new) still records.
+func testRecordAlone(t *testing.T, s tracker.Store) {
+	ctx := ctxT(t)
+	err := s.Update(ctx, "c1", func([]event.Event) (tracker.Change, error) {
+		return tracker.Change{Record: &tracker.Record{Key: "k", Outcome: outcome("{}", time.Now())}}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.Recorded(ctx, "c1", "k"); !ok || err != nil {
+		t.Fatalf("Recorded = %v, %v", ok, err)
+	}
+	if evs := mustRetrieve(t, s, "c1"); len(evs) != 0 {
+		t.Fatalf("events written: %v", bodies(evs))
+	}
+}
+
+// testRecordRolledBack: when the UpdateFunc fails nothing is recorded.
+func testRecordRolledBack(t *testing.T, s tracker.Store) {
+	ctx := ctxT(t)
+	boom := errors.New("boom")
+	err := s.Update(ctx, "c1", func([]event.Event) (tracker.Change, error) {
+		return tracker.Change{Record: &tracker.Record{Key: "k", Outcome: outcome("{}", time.Now())}}, boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Update = %v", err)
+	}
+	if _, ok, err := s.Recorded(ctx, "c1", "k"); ok || err != nil {
+		t.Fatalf("Recorded after a failed update = %v, %v", ok, err)
 	}
 }
