@@ -17,6 +17,7 @@ import (
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/event"
 	"github.com/parleyhq/parley/internal/progress"
+	"github.com/parleyhq/parley/privacy"
 	"github.com/parleyhq/parley/server"
 )
 
@@ -108,6 +109,11 @@ func newBenchPublishCmd(g *globalFlags, f *benchFlags) *cobra.Command {
 				return err
 			}
 			defer broker.Fanout(brokers).Close(context.WithoutCancel(ctx))
+			// With a privacy section, each broker is timed with its rule
+			// set applied, against the raw client without it.
+			if brokers, _, err = privacy.FromEndpoints(ep, brokers, privacy.Env{}); err != nil {
+				return err
+			}
 			evs, err := bench.Events(events, f.senders)
 			if err != nil {
 				return err

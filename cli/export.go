@@ -17,6 +17,7 @@ import (
 	"github.com/parleyhq/parley/export"
 	"github.com/parleyhq/parley/internal/progress"
 	"github.com/parleyhq/parley/internal/sqldb"
+	"github.com/parleyhq/parley/privacy"
 	"github.com/parleyhq/parley/tracker"
 )
 
@@ -143,6 +144,10 @@ func runExport(cmd *cobra.Command, g *globalFlags, f *exportFlags) error {
 	if err != nil {
 		return err
 	}
+	if brokers, err = exportPrivacy(ctx, ep, cfg, brokers); err != nil {
+		broker.Fanout(brokers).Close(context.WithoutCancel(ctx))
+		return err
+	}
 	fan := broker.Fanout(brokers)
 
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
@@ -216,4 +221,41 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// exportPrivacy applies each broker's privacy rule set to the export, as
+// serve does, unless the privacy section's export is false. Values learned
+// by serve are read from the tracker store's database when it is SQL.
+func exportPrivacy(ctx context.Context, ep *config.Endpoints, tc tracker.Config, brokers []broker.Named) ([]broker.Named, error) {
+	pc, err := privacy.ParseConfig(ep.Section("privacy"), ep.EventBrokers)
+	if err != nil {
+		return brokers, err
+	}
+	if !pc.Active() || !pc.Export {
+		return brokers, nil
+	}
+	var env privacy.Env
+	if tc.Type == tracker.TypeSQL {
+		if env.Store, err = privacy.OpenSQLStore(ctx, tc.SQL, pc.ValueTTL, pc.MaxValues); err != nil {
+			return brokers, err
+		}
+	}
+	a, err := privacy.New(pc, env)
+	if err != nil {
+		return brokers, err
+	}
+	out := a.Wrap(brokers)
+	// The store closes with the last broker.
+	out[len(out)-1].Broker = closeAlso{out[len(out)-1].Broker, a.Close}
+	return out, nil
+}
+
+// closeAlso is a broker that runs one more close function after its own.
+type closeAlso struct {
+	broker.Broker
+	also func() error
+}
+
+func (c closeAlso) Close(ctx context.Context) error {
+	return errors.Join(c.Broker.Close(ctx), c.also())
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parleyhq/parley/broker"
+	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/event"
 )
 
@@ -30,6 +32,9 @@ type Anonymizer struct {
 	slots    map[string]bool // slot names any rule set names: their values are learned
 	entities map[string]bool
 	fields   *prometheus.CounterVec
+
+	mu      sync.Mutex
+	wrapped map[string]*Broker // by broker name, for dead letters
 }
 
 // New makes the Anonymizer of cfg. Close it to close env.Store.
@@ -74,7 +79,14 @@ func (a *Anonymizer) Wrap(brokers []broker.Named) []broker.Named {
 	for i, b := range brokers {
 		out[i] = b
 		if set := a.cfg.Set(i); set != nil {
-			out[i].Broker = a.Broker(set, b.Broker)
+			w := a.Broker(set, b.Broker)
+			out[i].Broker = w
+			a.mu.Lock()
+			if a.wrapped == nil {
+				a.wrapped = map[string]*Broker{}
+			}
+			a.wrapped[b.Name] = w
+			a.mu.Unlock()
 		}
 	}
 	return out
@@ -172,6 +184,39 @@ func (b *Broker) Anonymize(ctx context.Context, evs []event.Event) ([]event.Even
 	return out, nil
 }
 
+// DeadLetter is a spool.DeadLetterRewrite: a broker that receives
+// anonymized events gets anonymized dead letters (event and error text),
+// unless the privacy section's dead_letters is false.
+func (a *Anonymizer) DeadLetter(name string, ev event.Event, errText string) ([]byte, string) {
+	a.mu.Lock()
+	b := a.wrapped[name]
+	a.mu.Unlock()
+	if b == nil || !a.cfg.DeadLetters {
+		return ev.RasaJSON(), errText
+	}
+	ctx := context.Background()
+	known, _ := a.vals.get(ctx, ev.SenderID) // best effort: the recognizers still apply
+	w := &rewriter{set: b.set, minLen: a.cfg.MinValueLength, counts: map[*Rule]int{}}
+	w.setKnown(known)
+	text, _ := w.text(errText)
+	out, _, err := w.event(ev)
+	if err != nil {
+		// Not JSON: anonymize it as text rather than keep it.
+		s, _ := w.text(string(ev.RasaJSON()))
+		return []byte(s), text
+	}
+	return out.RasaJSON(), text
+}
+
+// LogSet returns the rule set whose recognizers clean parley's logs (the
+// default set, when logs is true), or nil.
+func (c *Config) LogSet() *RuleSet {
+	if c == nil || !c.Logs {
+		return nil
+	}
+	return c.Sets[DefaultSet]
+}
+
 // Close closes the wrapped broker.
 func (b *Broker) Close(ctx context.Context) error { return b.inner.Close(ctx) }
 
@@ -251,4 +296,22 @@ func (l *logHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (l *logHandler) WithGroup(name string) slog.Handler {
 	return &logHandler{h: l.h.WithGroup(name), set: l.set}
+}
+
+// FromEndpoints parses ep's privacy section and wraps brokers (opened from
+// ep.EventBrokers, in order) with their rule sets. It returns brokers as
+// they are and a nil Anonymizer when no broker anonymizes.
+func FromEndpoints(ep *config.Endpoints, brokers []broker.Named, env Env) ([]broker.Named, *Anonymizer, error) {
+	cfg, err := ParseConfig(ep.Section("privacy"), ep.EventBrokers)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !cfg.Active() {
+		return brokers, nil, nil
+	}
+	a, err := New(cfg, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a.Wrap(brokers), a, nil
 }

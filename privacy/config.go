@@ -2,6 +2,7 @@ package privacy
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"sort"
 	"strings"
@@ -329,4 +330,19 @@ func parseRules(sec *config.Section, key, id string, hashes *bool, k *collector)
 		set.Rules = append(set.Rules, r)
 	}
 	return set
+}
+
+// Describe returns a line per broker saying what it receives, for
+// `parley config check`.
+func (c *Config) Describe(names []string) []string {
+	var out []string
+	for i, n := range names {
+		switch set := c.Set(i); {
+		case set != nil:
+			out = append(out, fmt.Sprintf("privacy: broker %s receives events anonymized by rule list %q (%d rules)", n, set.ID, len(set.Rules)))
+		case len(c.Sets) > 0:
+			out = append(out, fmt.Sprintf("privacy: broker %s receives pristine events", n))
+		}
+	}
+	return out
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/parleyhq/parley/broker"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/consumer"
+	"github.com/parleyhq/parley/privacy"
 	"github.com/parleyhq/parley/spool"
 	"github.com/parleyhq/parley/tracker"
 )
@@ -58,11 +59,20 @@ func NewGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions) (g 
 	trCfg, errTracker := tracker.ConfigFromEndpoints(ep)
 	cCfg, errConsumer := consumer.ParseConfig(ep.Section("consumer_api"))
 	_, errBrokers := broker.ConfigureAll(ep.EventBrokers)
-	if err := errors.Join(errBrokers, errSpool, errTracker, errConsumer); err != nil {
+	pCfg, errPrivacy := privacy.ParseConfig(ep.Section("privacy"), ep.EventBrokers)
+	if err := errors.Join(errBrokers, errSpool, errTracker, errConsumer, errPrivacy); err != nil {
 		return nil, err
 	}
-	for _, w := range cCfg.Warnings {
+	if set := pCfg.LogSet(); pCfg.Active() && set != nil {
+		log = slog.New(privacy.LogHandler(log.Handler(), set))
+		o.Logger = log
+	}
+	for _, w := range append(cCfg.Warnings, pCfg.Warnings...) {
 		log.Warn(w)
+	}
+	if pCfg.Active() && spCfg.DeliveryLinger < pCfg.Hold {
+		// A turn posted event by event reaches the anonymizer in one batch.
+		spCfg.DeliveryLinger = pCfg.Hold
 	}
 
 	g = &Gateway{log: log, opts: o}
@@ -79,6 +89,16 @@ func NewGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions) (g 
 		return nil, err
 	}
 	g.closers = append(g.closers, broker.Fanout(g.Brokers).Close)
+	var spoolOpts []spool.Option
+	if pCfg.Active() {
+		anon, err := openAnonymizer(ctx, pCfg, trCfg, reg)
+		if err != nil {
+			return nil, err
+		}
+		g.closers = append(g.closers, func(context.Context) error { return anon.Close() })
+		g.Brokers = anon.Wrap(g.Brokers)
+		spoolOpts = append(spoolOpts, spool.WithDeadLetterRewrite(anon.DeadLetter))
+	}
 
 	// The consumer API's source comes before the spool: the SQL source
 	// wraps the SQL broker so that long polls wake on each commit.
@@ -90,7 +110,7 @@ func NewGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions) (g 
 		g.closers = append(g.closers, src.close)
 	}
 
-	g.Spool, err = spool.Open(ctx, spCfg, g.Brokers, spool.WithLogger(log), spool.WithRegisterer(reg))
+	g.Spool, err = spool.Open(ctx, spCfg, g.Brokers, append(spoolOpts, spool.WithLogger(log), spool.WithRegisterer(reg))...)
 	if err != nil {
 		return nil, err
 	}
@@ -185,6 +205,24 @@ func brokerNames(bs []broker.Named) []string {
 	return out
 }
 
+// openAnonymizer keeps learned PII values in the tracker store's database
+// when it is SQL (every node and the next start see them), else in memory.
+func openAnonymizer(ctx context.Context, c *privacy.Config, tr tracker.Config, reg prometheus.Registerer) (*privacy.Anonymizer, error) {
+	env := privacy.Env{Registerer: reg}
+	if tr.Type == tracker.TypeSQL {
+		st, err := privacy.OpenSQLStore(ctx, tr.SQL, c.ValueTTL, c.MaxValues)
+		if err != nil {
+			return nil, err
+		}
+		env.Store = st
+	}
+	a, err := privacy.New(c, env)
+	if err != nil && env.Store != nil {
+		env.Store.Close()
+	}
+	return a, err
+}
+
 // CheckEndpoints validates ep's parley sections without I/O, for `parley
 // config check`: the spool, the tracker store and the consumer API.
 func CheckEndpoints(ep *config.Endpoints) ([]string, error) {
@@ -194,5 +232,13 @@ func CheckEndpoints(ep *config.Endpoints) ([]string, error) {
 	}
 	n, err := tracker.CheckConfig(ep)
 	notes = append(notes, n...)
-	return notes, err
+	if err != nil {
+		return notes, err
+	}
+	pc, err := privacy.ParseConfig(ep.Section("privacy"), ep.EventBrokers)
+	if err != nil {
+		return notes, err
+	}
+	notes = append(notes, pc.Describe(broker.Names(ep.EventBrokers))...)
+	return append(notes, pc.Warnings...), nil
 }

@@ -60,6 +60,9 @@ type Spool struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// dlRewrite, when set, rewrites dead letters before they are written.
+	dlRewrite DeadLetterRewrite
 }
 
 var (
@@ -107,6 +110,7 @@ func Open(ctx context.Context, cfg Config, brokers []broker.Named, opts ...Optio
 		drain:    make(chan struct{}),
 	}
 	s.m = newMetrics(s)
+	s.dlRewrite = o.dlRewrite
 	ok := false
 	defer func() {
 		if !ok {
