@@ -250,6 +250,9 @@ func (w *rewriter) walk(v event.Value, depth int) (event.Value, bool) {
 type span struct {
 	a, b int
 	rule *Rule
+	// learned is the value as learned, when the span matched it (perhaps
+	// in another case): hashes are of it, so they join with the slot's.
+	learned string
 }
 
 // text replaces the known values and recognized PII in s.
@@ -273,14 +276,14 @@ func (w *rewriter) text(s string) (string, bool) {
 			if j < 0 {
 				break
 			}
-			found = append(found, span{off + j, off + j + len(needle), k.rule})
+			found = append(found, span{off + j, off + j + len(needle), k.rule, k.Value})
 			off += j + len(needle)
 		}
 	}
 	for _, r := range w.set.recs {
 		for _, m := range r.rec.Find(s) {
 			if m[0] >= 0 && m[0] < m[1] && m[1] <= len(s) {
-				found = append(found, span{m[0], m[1], r})
+				found = append(found, span{m[0], m[1], r, ""})
 			}
 		}
 	}
@@ -307,7 +310,11 @@ func (w *rewriter) text(s string) (string, bool) {
 			i++
 		}
 		b.WriteString(s[pos:sp.a])
-		b.WriteString(sp.rule.Anonymization.apply(s[sp.a:sp.b]))
+		v := s[sp.a:sp.b]
+		if sp.rule.Anonymization.Type == TypeHash && sp.learned != "" && len(sp.learned) == len(v) {
+			v = sp.learned
+		}
+		b.WriteString(sp.rule.Anonymization.apply(v))
 		w.counts[sp.rule]++
 		pos = sp.b
 	}
