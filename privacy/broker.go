@@ -31,6 +31,7 @@ type Anonymizer struct {
 	store    Store
 	slots    map[string]bool // slot names any rule set names: their values are learned
 	entities map[string]bool
+	names    nameTokens // a quick test for events with values to learn
 	fields   *prometheus.CounterVec
 
 	mu      sync.Mutex
@@ -48,6 +49,7 @@ func New(cfg *Config, env Env) (*Anonymizer, error) {
 			a.entities[n] = true
 		}
 	}
+	a.names = newNameTokens(a.slots, a.entities)
 	a.fields = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "parley_privacy_anonymized_fields_total",
 		Help: "Values anonymized in events sent to brokers, by rule set and rule (slot:NAME, entity:NAME, recognizer:NAME).",
@@ -129,57 +131,64 @@ func (b *Broker) Publish(ctx context.Context, evs ...event.Event) error {
 	return b.inner.Publish(ctx, out...)
 }
 
-// Anonymize returns evs as Publish would send them.
+// Anonymize returns evs as Publish would send them: evs itself when
+// nothing changes (it is never modified: the caller may publish it again).
 func (b *Broker) Anonymize(ctx context.Context, evs []event.Event) ([]event.Event, error) {
 	a := b.a
-	// First pass: what this batch teaches, per conversation.
-	type conv struct{ learned []Learned }
-	convs := map[string]*conv{}
-	var order []string
-	for _, ev := range evs {
-		c := convs[ev.SenderID]
-		if c == nil {
-			c = &conv{}
-			convs[ev.SenderID] = c
-			order = append(order, ev.SenderID)
+	// First pass: the values this batch teaches, per conversation. Only
+	// events naming a slot or entity of the rules are parsed for them.
+	var named []bool
+	if len(a.slots) > 0 || len(a.entities) > 0 {
+		var learned map[string][]Learned
+		for i, ev := range evs {
+			if !a.names.in(ev.RasaJSON()) {
+				continue
+			}
+			if named == nil {
+				named = make([]bool, len(evs))
+				learned = map[string][]Learned{}
+			}
+			named[i] = true
+			learned[ev.SenderID] = learn(learned[ev.SenderID], ev, a.slots, a.entities)
 		}
-		if len(a.slots) > 0 || len(a.entities) > 0 {
-			c.learned = learn(c.learned, ev, a.slots, a.entities)
+		for s, vs := range learned {
+			if err := a.vals.add(ctx, s, vs); err != nil {
+				return nil, err
+			}
 		}
 	}
-	known := make(map[string][]Learned, len(order))
-	for _, s := range order {
-		if len(a.slots) == 0 && len(a.entities) == 0 {
-			break
-		}
-		if err := a.vals.add(ctx, s, convs[s].learned); err != nil {
-			return nil, err
-		}
-		k, err := a.vals.get(ctx, s)
-		if err != nil {
-			return nil, err
-		}
-		known[s] = k
-	}
-	// Second pass: rewrite.
-	w := &rewriter{set: b.set, minLen: a.cfg.MinValueLength, counts: map[*Rule]int{}}
-	out := make([]event.Event, len(evs))
-	cur := "\x00"
+	// Second pass: rewrite, with what is known of each conversation.
+	w := newRewriter(b.set, a.cfg.MinValueLength)
+	var out []event.Event
+	cur, first := "", true
 	for i, ev := range evs {
-		if ev.SenderID != cur {
-			cur = ev.SenderID
-			w.setKnown(known[cur])
+		if first || ev.SenderID != cur {
+			cur, first = ev.SenderID, false
+			known, err := a.vals.get(ctx, cur)
+			if err != nil {
+				return nil, err
+			}
+			w.setKnown(known)
 		}
-		nev, _, err := w.event(ev)
+		nev, changed, err := w.event(ev, named != nil && named[i])
 		if err != nil {
 			// Bytes that do not parse cannot be checked: better not to send
 			// them to a destination that was promised no PII.
 			return nil, broker.Permanent(fmt.Errorf("privacy: event %s: %w", ev.ID, err))
 		}
-		out[i] = nev
+		if changed && out == nil {
+			out = make([]event.Event, i, len(evs))
+			copy(out, evs[:i])
+		}
+		if out != nil {
+			out = append(out, nev)
+		}
 	}
 	for r, n := range w.counts {
 		a.fields.WithLabelValues(b.set.ID, r.Label).Add(float64(n))
+	}
+	if out == nil {
+		return evs, nil
 	}
 	return out, nil
 }
@@ -196,10 +205,10 @@ func (a *Anonymizer) DeadLetter(name string, ev event.Event, errText string) ([]
 	}
 	ctx := context.Background()
 	known, _ := a.vals.get(ctx, ev.SenderID) // best effort: the recognizers still apply
-	w := &rewriter{set: b.set, minLen: a.cfg.MinValueLength, counts: map[*Rule]int{}}
+	w := newRewriter(b.set, a.cfg.MinValueLength)
 	w.setKnown(known)
 	text, _ := w.text(errText)
-	out, _, err := w.event(ev)
+	out, _, err := w.event(ev, true)
 	if err != nil {
 		// Not JSON: anonymize it as text rather than keep it.
 		s, _ := w.text(string(ev.RasaJSON()))
@@ -234,7 +243,7 @@ func (set *RuleSet) Text(s string) string {
 	if set.Empty() || len(set.recs) == 0 {
 		return s
 	}
-	w := &rewriter{set: set, counts: map[*Rule]int{}}
+	w := newRewriter(set, 0)
 	out, _ := w.text(s)
 	return out
 }

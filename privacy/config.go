@@ -60,6 +60,7 @@ type RuleSet struct {
 	bySlot   map[string]*Rule
 	byEntity map[string]*Rule
 	recs     []*Rule
+	names    nameTokens // a quick test for events naming bySlot or byEntity
 }
 
 // Empty reports whether the set anonymizes nothing.
@@ -329,6 +330,14 @@ func parseRules(sec *config.Section, key, id string, hashes *bool, k *collector)
 		k.take(rs)
 		set.Rules = append(set.Rules, r)
 	}
+	slots, entities := map[string]bool{}, map[string]bool{}
+	for n := range set.bySlot {
+		slots[n] = true
+	}
+	for n := range set.byEntity {
+		entities[n] = true
+	}
+	set.names = newNameTokens(slots, entities)
 	return set
 }
 

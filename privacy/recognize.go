@@ -99,6 +99,9 @@ var phoneRE = regexp.MustCompile(`(?:\+|\b00)?\(?\d[\d ().\-/]{5,22}\d`)
 // code; it rejects what looks like a date, a time, a decimal number, or
 // digits glued to letters (identifiers, hashes).
 func findPhones(s string) [][2]int {
+	if maxRun(s, " ().-/+") < minDigitRun {
+		return nil
+	}
 	var out [][2]int
 	for _, m := range phoneRE.FindAllStringIndex(s, -1) {
 		a, b := m[0], m[1]
@@ -139,6 +142,9 @@ var cardRE = regexp.MustCompile(`\d(?:[ \-]?\d){12,18}`)
 // findCards finds 13 to 19 digits, optionally grouped by spaces or
 // dashes, that pass the Luhn check.
 func findCards(s string) [][2]int {
+	if maxRun(s, " -") < 13 {
+		return nil
+	}
 	var out [][2]int
 	for _, m := range cardRE.FindAllStringIndex(s, -1) {
 		a, b := m[0], m[1]
@@ -177,6 +183,9 @@ var ibanRE = regexp.MustCompile(`(?i)\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b`)
 // findIBANs finds IBANs, grouped by spaces or not, upper or lower case,
 // that pass the ISO 13616 mod-97 check.
 func findIBANs(s string) [][2]int {
+	if countDigits(s) < 4 {
+		return nil
+	}
 	var out [][2]int
 	for _, m := range ibanRE.FindAllStringIndex(s, -1) {
 		c := s[m[0]:m[1]]
@@ -230,6 +239,25 @@ func spans(ms [][]int) [][2]int {
 
 func isAlnum(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_'
+}
+
+// maxRun returns the most digits in s with only separators from seps
+// between them: a cheap test before a pattern runs.
+func maxRun(s, seps string) int {
+	best, run := 0, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if run++; run > best {
+				best = run
+			}
+		case strings.IndexByte(seps, c) >= 0:
+		default:
+			run = 0
+		}
+	}
+	return best
 }
 
 func countDigits(s string) int {

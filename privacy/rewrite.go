@@ -88,15 +88,23 @@ func scalars(dst []Learned, name string, v event.Value) []Learned {
 // their conversation.
 type rewriter struct {
 	set    *RuleSet
+	need   need
 	minLen int
-	known  []knownValue // longest first
-	counts map[*Rule]int
+	// thorough skips the prefilter, for tests that check it hides nothing.
+	thorough bool
+	known    []knownValue // longest first
+	counts   map[*Rule]int
 }
 
 type knownValue struct {
 	Learned
-	rule  *Rule
-	lower string // ASCII lower case, "" when the value is not ASCII
+	rule    *Rule
+	lower   string // ASCII lower case, "" when the value is not ASCII
+	escaped []byte // lower as it appears in JSON, nil when escaped
+}
+
+func newRewriter(set *RuleSet, minLen int) *rewriter {
+	return &rewriter{set: set, need: set.needs(), minLen: minLen, counts: map[*Rule]int{}}
 }
 
 func (w *rewriter) setKnown(vs []Learned) {
@@ -112,6 +120,7 @@ func (w *rewriter) setKnown(vs []Learned) {
 		k := knownValue{Learned: l, rule: r}
 		if isASCII(l.Value) {
 			k.lower = strings.ToLower(l.Value)
+			k.escaped = jsonEscaped(k.lower)
 		}
 		w.known = append(w.known, k)
 	}
@@ -121,7 +130,13 @@ func (w *rewriter) setKnown(vs []Learned) {
 // event returns ev anonymized, and whether anything changed. Only the
 // top-level fields that change are re-encoded: every other byte of the
 // event's Rasa JSON is kept.
-func (w *rewriter) event(ev event.Event) (event.Event, bool, error) {
+//
+// named is false when the event certainly names no slot or entity of any
+// rule set (a cheaper test the caller already made); true means "maybe".
+func (w *rewriter) event(ev event.Event, named bool) (event.Event, bool, error) {
+	if !w.thorough && !w.mayMatch(ev.RasaJSON(), named) {
+		return ev, false, nil
+	}
 	members := ev.Body().Members()
 	var changed map[string]event.Value
 	slotRule := (*Rule)(nil)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parleyhq/parley/internal/sqldb"
@@ -32,6 +33,9 @@ type values struct {
 	maxConv int
 	now     func() time.Time
 
+	// n counts the conversations cached, read without the lock: while it
+	// is 0 and there is no store, there is nothing to look up.
+	n   atomic.Int64
 	mu  sync.Mutex
 	m   map[string]*list.Element
 	lru list.List // of *convValues, most recent first
@@ -58,9 +62,16 @@ func newValues(c *Config, store Store) *values {
 
 // get returns the live values known for sender.
 func (v *values) get(ctx context.Context, sender string) ([]Learned, error) {
-	now := v.now()
+	if v.store == nil && v.n.Load() == 0 {
+		return nil, nil
+	}
 	v.mu.Lock()
 	e, ok := v.m[sender]
+	if !ok && v.store == nil {
+		v.mu.Unlock()
+		return nil, nil // the common case: nothing learned for sender
+	}
+	now := v.now()
 	stale := !ok || v.store != nil && now.Sub(e.Value.(*convValues).loaded) > v.refresh
 	v.mu.Unlock()
 	if stale && v.store != nil {
@@ -115,6 +126,7 @@ func (v *values) merge(sender string, vs []Learned, now time.Time, fromStore boo
 			delete(v.m, old.Value.(*convValues).sender)
 			v.lru.Remove(old)
 		}
+		v.n.Store(int64(len(v.m)))
 	}
 	cv := e.Value.(*convValues)
 	if fromStore {

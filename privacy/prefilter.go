@@ -1,0 +1,253 @@
+package privacy
+
+import (
+	"bytes"
+
+	"github.com/parleyhq/parley/event"
+)
+
+// Most events carry no PII. Before parsing one, a scan of its bytes tells
+// whether anything could match: the built-in recognizers need an "@" or a
+// run of digits inside a string, slots and entities their key, learned
+// values themselves. Events that cannot match are passed on untouched and
+// unparsed, which keeps the cost of the rules low (docs/benchmarks.md).
+
+// builtinNeeds says what in a string a built-in recognizer needs to match.
+var builtinNeeds = map[string]need{"email": needAt, "phone": needDigits, "credit_card": needDigits, "iban": needDigits}
+
+type need uint8
+
+const (
+	needAt need = 1 << iota
+	needDigits
+	needAll // a recognizer parley knows nothing of: always parse
+)
+
+// minDigitRun is the fewest digits (separators allowed between them) any
+// built-in digit recognizer matches: a phone number with parentheses. An
+// IBAN's letters break runs, but every IBAN has a longer run of digits.
+const minDigitRun = 7
+
+// nameTokens finds, without parsing, whether an event names a slot or
+// entity of the rules: a "name" key (slot events) or "entity" key (entity
+// objects) whose string value is one of the names. Names that JSON
+// escapes (quotes, control or non-ASCII characters) make every event
+// worth a closer look.
+type nameTokens struct {
+	keys   []nameKey
+	always bool
+}
+
+type nameKey struct {
+	pat       []byte // the quoted key
+	names     map[string]bool
+	slotsOnly bool // the key matters in slot events only
+}
+
+var (
+	tokSlot      = []byte(`"slot"`)
+	tokEventSlot = []byte(`, "event": "slot"`)
+)
+
+// isSlotEvent reports whether raw may be a slot event. Rasa's bytes name
+// the type right after the sender, which is quick to check; other layouts
+// get a search.
+func isSlotEvent(raw []byte) bool {
+	if bytes.HasPrefix(raw, senderPrefix) {
+		if e := bytes.IndexByte(raw[len(senderPrefix):], '"'); e >= 0 && raw[len(senderPrefix)+e-1] != '\\' {
+			rest := raw[len(senderPrefix)+e+1:]
+			if bytes.HasPrefix(rest, []byte(`, "event": "`)) {
+				return bytes.HasPrefix(rest, tokEventSlot)
+			}
+		}
+	}
+	return bytes.Contains(raw, tokSlot)
+}
+
+func newNameTokens(slots, entities map[string]bool) nameTokens {
+	var t nameTokens
+	name, entity := nameKey{pat: []byte(`"name"`), names: map[string]bool{}, slotsOnly: true}, nameKey{pat: []byte(`"entity"`), names: map[string]bool{}}
+	for n := range slots {
+		name.names[n], entity.names[n] = true, true
+	}
+	for n := range entities {
+		entity.names[n] = true
+	}
+	for _, k := range []nameKey{name, entity} {
+		if len(k.names) == 0 {
+			continue
+		}
+		for n := range k.names {
+			if jsonEscaped(n) == nil || n == "" {
+				t.always = true
+			}
+		}
+		t.keys = append(t.keys, k)
+	}
+	return t
+}
+
+// in reports whether raw may name one of the slots or entities.
+func (t *nameTokens) in(raw []byte) bool {
+	if t.always {
+		return true
+	}
+	for _, k := range t.keys {
+		if k.slotsOnly && !isSlotEvent(raw) {
+			continue // only a slot event's name matters
+		}
+		for off := 0; off < len(raw); {
+			j := bytes.Index(raw[off:], k.pat)
+			if j < 0 {
+				break
+			}
+			p := skipWS(raw, off+j+len(k.pat))
+			off = p
+			if p >= len(raw) || raw[p] != ':' {
+				continue
+			}
+			p = skipWS(raw, p+1)
+			if p >= len(raw) || raw[p] != '"' {
+				continue
+			}
+			e := bytes.IndexByte(raw[p+1:], '"')
+			if e < 0 {
+				break
+			}
+			if k.names[string(raw[p+1:p+1+e])] {
+				return true
+			}
+			off = p + 1 + e
+		}
+	}
+	return false
+}
+
+// needs returns what the recognizers of set need.
+func (s *RuleSet) needs() need {
+	var n need
+	for _, r := range s.recs {
+		nd, ok := builtinNeeds[r.Recognizer]
+		if !ok {
+			nd = needAll
+		}
+		n |= nd
+	}
+	return n
+}
+
+// mayMatch reports whether the event bytes raw may hold something w's
+// rules rewrite; false means they certainly do not.
+func (w *rewriter) mayMatch(raw []byte, named bool) bool {
+	if named && w.set.names.in(raw) {
+		return true
+	}
+	if len(w.known) > 0 && w.knownIn(raw) {
+		return true
+	}
+	n := w.need
+	if n == 0 {
+		return false
+	}
+	if n&needAll != 0 {
+		return true
+	}
+	return scanStrings(raw, n)
+}
+
+// knownIn reports whether a learned value may be in raw.
+func (w *rewriter) knownIn(raw []byte) bool {
+	var lower []byte
+	for i := range w.known {
+		k := &w.known[i]
+		if k.lower == "" || k.escaped == nil {
+			return true // not plain ASCII in JSON: look properly
+		}
+		if lower == nil {
+			lower = bytes.ToLower(raw)
+		}
+		if bytes.Contains(lower, k.escaped) {
+			return true
+		}
+	}
+	return false
+}
+
+// jsonEscaped returns s (ASCII lower case) as it appears inside a JSON
+// string in Rasa's encoding, or nil when that is not s itself.
+func jsonEscaped(s string) []byte {
+	b := event.StringValue(s).AppendJSON(nil, event.FormatRasa)
+	b = b[1 : len(b)-1]
+	if string(b) != s {
+		return nil // escapes: other encoders may write them otherwise
+	}
+	return b
+}
+
+// Byte classes for scanStrings.
+const (
+	clOther uint8 = iota
+	clDigit
+	clSep
+)
+
+var byteClass = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = clDigit
+	}
+	for _, c := range " -./()+" {
+		t[c] = clSep
+	}
+	t['@'] = clSep // an "@" is looked for on its own
+	return t
+}()
+
+// scanStrings reports whether raw may hold what n needs: an "@", or a run
+// of minDigitRun digits with separators between them. It is one pass over
+// the bytes without telling strings from numbers (so it errs on the side
+// of a closer look), but for the two long numbers every event has: the
+// sender_id in front and the timestamp.
+func scanStrings(raw []byte, n need) bool {
+	if n&needAt != 0 && bytes.IndexByte(raw, '@') >= 0 {
+		return true
+	}
+	if n&needDigits == 0 {
+		return false
+	}
+	i := 0
+	if bytes.HasPrefix(raw, senderPrefix) {
+		if e := bytes.IndexByte(raw[len(senderPrefix):], '"'); e >= 0 {
+			i = len(senderPrefix) + e + 1
+		}
+	}
+	run, start := 0, 0
+	for ; i < len(raw); i++ {
+		switch byteClass[raw[i]] {
+		case clDigit:
+			if run == 0 {
+				start = i
+			}
+			if run++; run >= minDigitRun {
+				if start >= len(tsPrefix) && bytes.Equal(raw[start-len(tsPrefix):start], tsPrefix) {
+					// the timestamp: skip the number
+					for i < len(raw) && byteClass[raw[i]] == clDigit || i < len(raw) && raw[i] == '.' {
+						i++
+					}
+					run = 0
+					continue
+				}
+				return true
+			}
+		case clSep:
+			// separators keep a run going: +1 (415) 555-0132
+		default:
+			run = 0
+		}
+	}
+	return false
+}
+
+var (
+	senderPrefix = []byte(`{"sender_id": "`)
+	tsPrefix     = []byte(`"timestamp": `)
+)
