@@ -24,9 +24,9 @@ const (
 )
 
 // minDigitRun is the fewest digits (separators allowed between them) any
-// built-in digit recognizer matches: a phone number with parentheses. An
-// IBAN's letters break runs, but every IBAN has a longer run of digits.
-const minDigitRun = 7
+// built-in digit recognizer matches: a phone number. An IBAN's letters
+// break runs, but every IBAN has a longer run of digits.
+const minDigitRun = 8
 
 // nameTokens finds, without parsing, whether an event names a slot or
 // entity of the rules: a "name" key (slot events) or "entity" key (entity
@@ -228,6 +228,10 @@ func scanStrings(raw []byte, n need) bool {
 				start = i
 			}
 			if run++; run >= minDigitRun {
+				if isISODate(raw[start:]) {
+					i, run = start+9, 0 // a date, 2026-11-22: no recognizer wants it
+					continue
+				}
 				if start >= len(tsPrefix) && bytes.Equal(raw[start-len(tsPrefix):start], tsPrefix) {
 					// the timestamp: skip the number
 					for i < len(raw) && byteClass[raw[i]] == clDigit || i < len(raw) && raw[i] == '.' {
@@ -245,6 +249,20 @@ func scanStrings(raw []byte, n need) bool {
 		}
 	}
 	return false
+}
+
+// isISODate reports whether b starts with a date, 2026-11-22, that no
+// more digits follow.
+func isISODate(b []byte) bool {
+	if len(b) < 10 || b[4] != '-' || b[7] != '-' {
+		return false
+	}
+	for _, i := range [...]int{0, 1, 2, 3, 5, 6, 8, 9} {
+		if byteClass[b[i]] != clDigit {
+			return false
+		}
+	}
+	return len(b) == 10 || byteClass[b[10]] == clOther
 }
 
 var (

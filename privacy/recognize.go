@@ -95,7 +95,7 @@ func findEmails(s string) [][2]int {
 var phoneRE = regexp.MustCompile(`(?:\+|\b00)?\(?\d[\d ().\-/]{5,22}\d`)
 
 // findPhones accepts E.164 numbers (+ and 8 to 15 digits) and national
-// numbers of 9 to 12 digits, or 7 to 12 with parentheses around an area
+// numbers of 9 to 12 digits, or 8 to 12 with parentheses around an area
 // code; it rejects what looks like a date, a time, a decimal number, or
 // digits glued to letters (identifiers, hashes).
 func findPhones(s string) [][2]int {
@@ -120,7 +120,7 @@ func findPhones(s string) [][2]int {
 				continue
 			}
 		case strings.Contains(c, "("):
-			if n < 7 || n > 12 {
+			if n < 8 || n > 12 {
 				continue
 			}
 		default:
