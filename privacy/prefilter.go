@@ -2,6 +2,7 @@ package privacy
 
 import (
 	"bytes"
+	"encoding/binary"
 
 	"github.com/parleyhq/parley/event"
 )
@@ -49,6 +50,22 @@ var (
 	tokEventSlot = []byte(`, "event": "slot"`)
 )
 
+// hasEntityKey reports whether raw has an "entity" key. It looks for the
+// rare "y" first (vectorized) rather than for the quote JSON is full of.
+func hasEntityKey(raw []byte) bool {
+	for off := 0; ; {
+		j := bytes.IndexByte(raw[off:], 'y')
+		if j < 0 {
+			return false
+		}
+		p := off + j
+		if p >= 6 && p+1 < len(raw) && raw[p+1] == '"' && string(raw[p-6:p]) == `"entit` {
+			return true
+		}
+		off = p + 1
+	}
+}
+
 // isSlotEvent reports whether raw may be a slot event. Rasa's bytes name
 // the type right after the sender, which is quick to check; other layouts
 // get a search.
@@ -95,6 +112,9 @@ func (t *nameTokens) in(raw []byte) bool {
 	for _, k := range t.keys {
 		if k.slotsOnly && !isSlotEvent(raw) {
 			continue // only a slot event's name matters
+		}
+		if !k.slotsOnly && !hasEntityKey(raw) {
+			continue
 		}
 		for off := 0; off < len(raw); {
 			j := bytes.Index(raw[off:], k.pat)
@@ -222,6 +242,14 @@ func scanStrings(raw []byte, n need) bool {
 	}
 	run, start := 0, 0
 	for ; i < len(raw); i++ {
+		// Eight bytes at a time while no run is going and none is a digit
+		// (most of an event: keys, words): no run can start there.
+		for run == 0 && i+8 <= len(raw) && !hasDigit(binary.LittleEndian.Uint64(raw[i:])) {
+			i += 8
+		}
+		if i >= len(raw) {
+			break
+		}
 		switch byteClass[raw[i]] {
 		case clDigit:
 			if run == 0 {
@@ -249,6 +277,15 @@ func scanStrings(raw []byte, n need) bool {
 		}
 	}
 	return false
+}
+
+// hasDigit reports whether a byte of the word w is an ASCII digit: after
+// the xor digits are the bytes below 10, found with the classic
+// "has a byte less than n" test (exact for n <= 128).
+func hasDigit(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	x := w ^ 0x3030303030303030
+	return (x-ones*10)&^x&highs != 0
 }
 
 // isISODate reports whether b starts with a date, 2026-11-22, that no

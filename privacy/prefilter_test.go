@@ -63,3 +63,19 @@ func TestIsSlotEvent(t *testing.T) {
 		}
 	}
 }
+
+func TestHasDigit(t *testing.T) {
+	for i := 0; i < 256; i++ {
+		for pos := 0; pos < 8; pos++ {
+			w := uint64(0x4141414141414141) &^ (0xff << (8 * pos)) // "AAAAAAAA" with one byte replaced
+			w |= uint64(i) << (8 * pos)
+			want := i >= '0' && i <= '9'
+			if got := hasDigit(w); got != want {
+				t.Fatalf("hasDigit with byte %#x at %d = %v", i, pos, got)
+			}
+		}
+	}
+	if !hasEntityKey([]byte(`{"a": [{"entity": "x"}]}`)) || hasEntityKey([]byte(`{"entities": [], "policy": "y"}`)) || !hasEntityKey([]byte(`{"entity":"x"}`)) {
+		t.Error("hasEntityKey")
+	}
+}
