@@ -260,6 +260,10 @@ func scanStrings(raw []byte, n need) bool {
 					i, run = start+9, 0 // a date, 2026-11-22: no recognizer wants it
 					continue
 				}
+				if n := secondsFraction(raw, start); n > 0 {
+					i, run = start+n-1, 0 // the seconds of a time, 11:41:10.128172
+					continue
+				}
 				if start >= len(tsPrefix) && bytes.Equal(raw[start-len(tsPrefix):start], tsPrefix) {
 					// the timestamp: skip the number
 					for i < len(raw) && byteClass[raw[i]] == clDigit || i < len(raw) && raw[i] == '.' {
@@ -286,6 +290,23 @@ func hasDigit(w uint64) bool {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	x := w ^ 0x3030303030303030
 	return (x-ones*10)&^x&highs != 0
+}
+
+// secondsFraction returns the length of the seconds with a fraction,
+// 10.128172, of a time starting at raw[start] (after a ":"), or 0.
+func secondsFraction(raw []byte, start int) int {
+	if start == 0 || raw[start-1] != ':' || start+3 >= len(raw) || raw[start+2] != '.' ||
+		byteClass[raw[start]] != clDigit || byteClass[raw[start+1]] != clDigit {
+		return 0
+	}
+	i := start + 3
+	for i < len(raw) && byteClass[raw[i]] == clDigit {
+		i++
+	}
+	if i < len(raw) && byteClass[raw[i]] == clSep {
+		return 0 // more number-like text follows: look closer
+	}
+	return i - start
 }
 
 // isISODate reports whether b starts with a date, 2026-11-22, that no

@@ -24,7 +24,7 @@ func TestPrefilterHidesNothing(t *testing.T) {
 			`{"event":"slot","sender_id":"s%d","name":"email","value":"%s"}`,
 			`{"sender_id": "s%d", "event": "entities", "entities": [{"entity": "person", "value": "%s"}]}`,
 			`{"sender_id": "s%d", "timestamp": 1700000000.123456, "event": "user", "text": "%s"}`,
-			`{"sender_id": "s%d", "event": "user", "text": "on 2026-11-22 call %s", "date_time": "2026-11-22T11:41:10.128172"}`,
+			`{"sender_id": "s%d", "event": "user", "text": "on 2026-11-22 call %s", "date_time": "2026-11-22T11:41:10.128172", "t": "at 11:41:10.12817 or %[2]s"}`,
 		} {
 			raws = append(raws, []byte(fmt.Sprintf(tmpl, i, p)))
 		}

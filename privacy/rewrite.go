@@ -109,6 +109,9 @@ func newRewriter(set *RuleSet, minLen int) *rewriter {
 
 func (w *rewriter) setKnown(vs []Learned) {
 	w.known = w.known[:0]
+	if len(vs) == 0 {
+		return
+	}
 	for _, l := range vs {
 		r := w.set.bySlot[l.Name]
 		if r == nil {
@@ -124,7 +127,9 @@ func (w *rewriter) setKnown(vs []Learned) {
 		}
 		w.known = append(w.known, k)
 	}
-	sort.SliceStable(w.known, func(i, j int) bool { return len(w.known[i].Value) > len(w.known[j].Value) })
+	if len(w.known) > 1 {
+		sort.SliceStable(w.known, func(i, j int) bool { return len(w.known[i].Value) > len(w.known[j].Value) })
+	}
 }
 
 // event returns ev anonymized, and whether anything changed. Only the
