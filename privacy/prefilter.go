@@ -30,41 +30,109 @@ const (
 const minDigitRun = 8
 
 // nameTokens finds, without parsing, whether an event names a slot or
-// entity of the rules: a "name" key (slot events) or "entity" key (entity
-// objects) whose string value is one of the names. Names that JSON
-// escapes (quotes, control or non-ASCII characters) make every event
-// worth a closer look.
+// entity of the rules: a slot event's "name", or an "entity" key anywhere,
+// whose string value is one of the names. Names that JSON escapes (quotes,
+// control or non-ASCII characters) make every event worth a closer look.
 type nameTokens struct {
-	keys   []nameKey
-	always bool
-}
-
-type nameKey struct {
-	pat       []byte // the quoted key
-	names     map[string]bool
-	slotsOnly bool // the key matters in slot events only
+	slots    map[string]bool // values of a slot event's "name"
+	entities map[string]bool // values of "entity" keys
+	always   bool
 }
 
 var (
 	tokSlot      = []byte(`"slot"`)
 	tokEventSlot = []byte(`, "event": "slot"`)
+	tokName      = []byte(`"name"`)
 )
 
-// hasEntityKey reports whether raw has an "entity" key. It looks for the
-// rare "y" first (vectorized) rather than for the quote JSON is full of.
-func hasEntityKey(raw []byte) bool {
-	for off := 0; ; {
+func newNameTokens(slots, entities map[string]bool) nameTokens {
+	t := nameTokens{}
+	for n := range slots {
+		if t.slots == nil {
+			t.slots, t.entities = map[string]bool{}, map[string]bool{}
+		}
+		t.slots[n], t.entities[n] = true, true
+	}
+	for n := range entities {
+		if t.entities == nil {
+			t.entities = map[string]bool{}
+		}
+		t.entities[n] = true
+	}
+	for n := range t.entities {
+		if n == "" || jsonEscaped(n) == nil {
+			t.always = true
+		}
+	}
+	return t
+}
+
+// in reports whether raw may name one of the slots or entities.
+func (t *nameTokens) in(raw []byte) bool {
+	if t.always {
+		return true
+	}
+	if t.slots != nil && isSlotEvent(raw) {
+		for off := 0; ; {
+			j := bytes.Index(raw[off:], tokName)
+			if j < 0 {
+				break
+			}
+			if stringValueIn(raw, off+j+len(tokName), t.slots) {
+				return true
+			}
+			off += j + 1
+		}
+	}
+	if t.entities != nil {
+		for off := 0; ; {
+			p := nextEntityKey(raw, off)
+			if p < 0 {
+				break
+			}
+			if stringValueIn(raw, p, t.entities) {
+				return true
+			}
+			off = p
+		}
+	}
+	return false
+}
+
+// stringValueIn reports whether the key ending before raw[p] has a string
+// value in names.
+func stringValueIn(raw []byte, p int, names map[string]bool) bool {
+	p = skipWS(raw, p)
+	if p >= len(raw) || raw[p] != ':' {
+		return false
+	}
+	p = skipWS(raw, p+1)
+	if p >= len(raw) || raw[p] != '"' {
+		return false
+	}
+	e := bytes.IndexByte(raw[p+1:], '"')
+	return e >= 0 && names[string(raw[p+1:p+1+e])]
+}
+
+// nextEntityKey returns the index after the next "entity" key at or after
+// off, or -1. It looks for the rare "y" (vectorized) rather than for the
+// quotes JSON is full of.
+func nextEntityKey(raw []byte, off int) int {
+	for {
 		j := bytes.IndexByte(raw[off:], 'y')
 		if j < 0 {
-			return false
+			return -1
 		}
 		p := off + j
 		if p >= 6 && p+1 < len(raw) && raw[p+1] == '"' && string(raw[p-6:p]) == `"entit` {
-			return true
+			return p + 2
 		}
 		off = p + 1
 	}
 }
+
+// hasEntityKey reports whether raw has an "entity" key.
+func hasEntityKey(raw []byte) bool { return nextEntityKey(raw, 0) >= 0 }
 
 // isSlotEvent reports whether raw may be a slot event. Rasa's bytes name
 // the type right after the sender, which is quick to check; other layouts
@@ -79,68 +147,6 @@ func isSlotEvent(raw []byte) bool {
 		}
 	}
 	return bytes.Contains(raw, tokSlot)
-}
-
-func newNameTokens(slots, entities map[string]bool) nameTokens {
-	var t nameTokens
-	name, entity := nameKey{pat: []byte(`"name"`), names: map[string]bool{}, slotsOnly: true}, nameKey{pat: []byte(`"entity"`), names: map[string]bool{}}
-	for n := range slots {
-		name.names[n], entity.names[n] = true, true
-	}
-	for n := range entities {
-		entity.names[n] = true
-	}
-	for _, k := range []nameKey{name, entity} {
-		if len(k.names) == 0 {
-			continue
-		}
-		for n := range k.names {
-			if jsonEscaped(n) == nil || n == "" {
-				t.always = true
-			}
-		}
-		t.keys = append(t.keys, k)
-	}
-	return t
-}
-
-// in reports whether raw may name one of the slots or entities.
-func (t *nameTokens) in(raw []byte) bool {
-	if t.always {
-		return true
-	}
-	for _, k := range t.keys {
-		if k.slotsOnly && !isSlotEvent(raw) {
-			continue // only a slot event's name matters
-		}
-		if !k.slotsOnly && !hasEntityKey(raw) {
-			continue
-		}
-		for off := 0; off < len(raw); {
-			j := bytes.Index(raw[off:], k.pat)
-			if j < 0 {
-				break
-			}
-			p := skipWS(raw, off+j+len(k.pat))
-			off = p
-			if p >= len(raw) || raw[p] != ':' {
-				continue
-			}
-			p = skipWS(raw, p+1)
-			if p >= len(raw) || raw[p] != '"' {
-				continue
-			}
-			e := bytes.IndexByte(raw[p+1:], '"')
-			if e < 0 {
-				break
-			}
-			if k.names[string(raw[p+1:p+1+e])] {
-				return true
-			}
-			off = p + 1 + e
-		}
-	}
-	return false
 }
 
 // needs returns what the recognizers of set need.

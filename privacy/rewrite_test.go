@@ -44,7 +44,7 @@ event_broker:
     privacy: emails_only
 `
 
-func testConfig(t *testing.T, yml string) *Config {
+func testConfig(t testing.TB, yml string) *Config {
 	t.Helper()
 	t.Setenv(DefaultHashKeyEnv, "0123456789abcdef0123456789abcdef")
 	ep, err := config.Parse("endpoints.yml", []byte(yml))
