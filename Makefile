@@ -33,6 +33,7 @@ services:
 fuzz:
 	$(GO) test ./event -run '^$$' -fuzz FuzzParse -fuzztime 30s
 	$(GO) test ./config -run '^$$' -fuzz FuzzParse -fuzztime 30s
+	$(GO) test ./privacy -run '^$$' -fuzz FuzzPrefilter -fuzztime 30s
 
 # The short benchmark run of docs/benchmarks.md (services and reference
 # Rasa included); scripts/bench.sh without --short is the full one.

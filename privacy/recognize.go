@@ -114,9 +114,10 @@ func findPhones(s string) [][2]int {
 			continue
 		}
 		n := countDigits(c)
+		intl00 := strings.HasPrefix(c, "00") && len(c) > 2 && c[2] >= '1' && c[2] <= '9' // 00 and a country code
 		switch {
-		case strings.HasPrefix(c, "+") || strings.HasPrefix(c, "00"):
-			if n < 8 || n > 15+2*boolInt(strings.HasPrefix(c, "00")) {
+		case strings.HasPrefix(c, "+") || intl00:
+			if n < 8 || n > 15+2*boolInt(intl00) {
 				continue
 			}
 		case strings.Contains(c, "("):
