@@ -3,7 +3,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: test vet integration fault services bench fuzz build
+.PHONY: test vet integration fault services bench fuzz build client-compat
 
 build:
 	$(GO) build -o bin/parley ./cmd/parley
@@ -29,6 +29,11 @@ fault:
 
 services:
 	@scripts/services.sh up
+
+# Third-party consumer clients (pymapr-kafkarest from PyPI, kafka-rest from
+# npm, pinned, cached outside the clone) driven against parley serve.
+client-compat:
+	scripts/client-compat.sh
 
 fuzz:
 	$(GO) test ./event -run '^$$' -fuzz FuzzParse -fuzztime 30s
