@@ -225,6 +225,11 @@ func (s *SQLStore) Save(ctx context.Context, sender string, vs []Learned, now ti
 			return err
 		}
 	}
+	// At most max values per conversation: the oldest go.
+	if _, err := tx.ExecContext(ctx, "DELETE FROM "+s.table+" WHERE sender_id = "+s.ph(1)+" AND seen_at < (SELECT seen_at FROM "+s.table+
+		" WHERE sender_id = "+s.ph(2)+" ORDER BY seen_at DESC LIMIT 1 OFFSET "+strconv.Itoa(s.max-1)+")", sender, sender); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	purge := now.Sub(s.lastPurge) > time.Minute
 	if purge {
