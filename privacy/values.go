@@ -171,11 +171,15 @@ const DefaultValuesTable = "parley_privacy_values"
 // OpenSQLStore opens the learned-values table in the database o names,
 // creating it if needed. Rows older than ttl are deleted as it goes.
 func OpenSQLStore(ctx context.Context, o sqldb.Options, ttl time.Duration, maxPerSender int) (*SQLStore, error) {
+	return openSQLStore(ctx, o, DefaultValuesTable, ttl, maxPerSender)
+}
+
+func openSQLStore(ctx context.Context, o sqldb.Options, table string, ttl time.Duration, maxPerSender int) (*SQLStore, error) {
 	db, err := sqldb.Open(ctx, o)
 	if err != nil {
 		return nil, fmt.Errorf("privacy: %w", err)
 	}
-	s := &SQLStore{db: db, dialect: o.Dialect, table: DefaultValuesTable, ttl: ttl, max: maxPerSender}
+	s := &SQLStore{db: db, dialect: o.Dialect, table: table, ttl: ttl, max: maxPerSender}
 	ddl := []string{
 		"CREATE TABLE IF NOT EXISTS " + s.table + " (sender_id VARCHAR(255) NOT NULL, name VARCHAR(255) NOT NULL, value TEXT NOT NULL, seen_at BIGINT NOT NULL, PRIMARY KEY (sender_id, name, value))",
 		"CREATE INDEX IF NOT EXISTS ix_" + s.table + "_seen_at ON " + s.table + " (seen_at)",

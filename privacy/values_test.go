@@ -2,12 +2,14 @@ package privacy
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/parleyhq/parley/event"
 	"github.com/parleyhq/parley/internal/sqldb"
+	"github.com/parleyhq/parley/internal/testenv"
 )
 
 // TestValuesSurviveRestart checks learned values kept in the SQL store are
@@ -15,12 +17,27 @@ import (
 // the store keeps at most max_values per conversation and none past the
 // TTL.
 func TestValuesSurviveRestart(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		testValuesSurviveRestart(t, sqldb.Options{Dialect: sqldb.SQLite, DB: filepath.Join(t.TempDir(), "rasa.db")}, DefaultValuesTable)
+	})
+	t.Run("postgresql", func(t *testing.T) {
+		dsn := testenv.Get(t, "PARLEY_POSTGRES_DSN")
+		table := fmt.Sprintf("privacy_values_%d", time.Now().UnixNano())
+		testValuesSurviveRestart(t, sqldb.Options{Dialect: sqldb.Postgres, Host: dsn}, table)
+		st, err := openSQLStore(context.Background(), sqldb.Options{Dialect: sqldb.Postgres, Host: dsn}, table, time.Hour, 1)
+		if err == nil {
+			st.db.Exec("DROP TABLE " + table)
+			st.Close()
+		}
+	})
+}
+
+func testValuesSurviveRestart(t *testing.T, opts sqldb.Options, table string) {
 	ctx := context.Background()
-	opts := sqldb.Options{Dialect: sqldb.SQLite, DB: filepath.Join(t.TempDir(), "rasa.db")}
 	c := testConfig(t, testYAML)
 	c.MaxValues = 2
 	open := func() (*Anonymizer, *SQLStore) {
-		st, err := OpenSQLStore(ctx, opts, c.ValueTTL, c.MaxValues)
+		st, err := openSQLStore(ctx, opts, table, c.ValueTTL, c.MaxValues)
 		if err != nil {
 			t.Fatal(err)
 		}
