@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -122,7 +123,8 @@ func runExport(cmd *cobra.Command, g *globalFlags, f *exportFlags) error {
 	if sec == nil {
 		return fmt.Errorf("could not find a `tracker_store` section in %s: configure the tracker store to export from (https://rasa.com/docs/rasa/tracker-stores). Exiting", ep.File)
 	}
-	if !ep.Default && ep.Section("event_broker") == nil {
+	// Keys, not Section: event_broker may be a list (several brokers).
+	if !ep.Default && !slices.Contains(ep.Keys(), "event_broker") {
 		return fmt.Errorf("could not find an `event_broker` section in %s: configure where to export to (https://rasa.com/docs/rasa/event-brokers). Exiting", ep.File)
 	}
 	cfg, err := tracker.ParseConfig(sec)
