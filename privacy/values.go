@@ -155,42 +155,58 @@ next:
 // SQLStore keeps learned values in a table of the tracker store's
 // database, beside the pristine events they come from.
 type SQLStore struct {
-	db      *sql.DB
+	opts    sqldb.Options
 	dialect sqldb.Dialect
 	table   string
 	ttl     time.Duration
 	max     int
 
 	mu        sync.Mutex
+	db        *sql.DB // nil until the first use connects
 	lastPurge time.Time
 }
 
 // DefaultValuesTable is the table of SQLStore.
 const DefaultValuesTable = "parley_privacy_values"
 
-// OpenSQLStore opens the learned-values table in the database o names,
-// creating it if needed. Rows older than ttl are deleted as it goes.
+// OpenSQLStore returns a store for the learned-values table in the
+// database o names. It connects, and creates the table, on first use (the
+// tracker store may create the database after parley's brokers start), and
+// again after a failure. Rows older than ttl are deleted as it goes.
 func OpenSQLStore(ctx context.Context, o sqldb.Options, ttl time.Duration, maxPerSender int) (*SQLStore, error) {
 	return openSQLStore(ctx, o, DefaultValuesTable, ttl, maxPerSender)
 }
 
-func openSQLStore(ctx context.Context, o sqldb.Options, table string, ttl time.Duration, maxPerSender int) (*SQLStore, error) {
-	db, err := sqldb.Open(ctx, o)
-	if err != nil {
-		return nil, fmt.Errorf("privacy: %w", err)
+func openSQLStore(_ context.Context, o sqldb.Options, table string, ttl time.Duration, maxPerSender int) (*SQLStore, error) {
+	if !sqldb.ValidTable(table) {
+		return nil, fmt.Errorf("privacy: %q is not a plain SQL table name", table)
 	}
-	s := &SQLStore{db: db, dialect: o.Dialect, table: table, ttl: ttl, max: maxPerSender}
+	return &SQLStore{opts: o, dialect: o.Dialect, table: table, ttl: ttl, max: maxPerSender}, nil
+}
+
+// conn returns the database, connecting first if needed.
+func (s *SQLStore) conn(ctx context.Context) (*sql.DB, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db != nil {
+		return s.db, nil
+	}
+	db, err := sqldb.Open(ctx, s.opts)
+	if err != nil {
+		return nil, err
+	}
 	ddl := []string{
 		"CREATE TABLE IF NOT EXISTS " + s.table + " (sender_id VARCHAR(255) NOT NULL, name VARCHAR(255) NOT NULL, value TEXT NOT NULL, seen_at BIGINT NOT NULL, PRIMARY KEY (sender_id, name, value))",
 		"CREATE INDEX IF NOT EXISTS ix_" + s.table + "_seen_at ON " + s.table + " (seen_at)",
 	}
 	for _, q := range ddl {
-		if err := sqldb.CreateIfMissing(ctx, db, o.Dialect, q); err != nil {
+		if err := sqldb.CreateIfMissing(ctx, db, s.dialect, q); err != nil {
 			db.Close()
-			return nil, fmt.Errorf("privacy: create %s: %w", s.table, err)
+			return nil, fmt.Errorf("create %s: %w", s.table, err)
 		}
 	}
-	return s, nil
+	s.db = db
+	return db, nil
 }
 
 func (s *SQLStore) ph(n int) string { return s.dialect.Placeholder(n) }
@@ -198,7 +214,11 @@ func (s *SQLStore) ph(n int) string { return s.dialect.Placeholder(n) }
 // Load returns sender's values seen since since, newest first, at most
 // the per-conversation maximum.
 func (s *SQLStore) Load(ctx context.Context, sender string, since time.Time) ([]Learned, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT name, value FROM "+s.table+" WHERE sender_id = "+s.ph(1)+" AND seen_at >= "+s.ph(2)+
+	db, err := s.conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx, "SELECT name, value FROM "+s.table+" WHERE sender_id = "+s.ph(1)+" AND seen_at >= "+s.ph(2)+
 		" ORDER BY seen_at DESC LIMIT "+strconv.Itoa(s.max), sender, since.UnixMilli())
 	if err != nil {
 		return nil, err
@@ -217,7 +237,11 @@ func (s *SQLStore) Load(ctx context.Context, sender string, since time.Time) ([]
 
 // Save upserts vs as seen at now, and now and then deletes expired rows.
 func (s *SQLStore) Save(ctx context.Context, sender string, vs []Learned, now time.Time) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	db, err := s.conn(ctx)
+	if err != nil {
+		return err
+	}
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -249,4 +273,13 @@ func (s *SQLStore) Save(ctx context.Context, sender string, vs []Learned, now ti
 }
 
 // Close closes the database.
-func (s *SQLStore) Close() error { return s.db.Close() }
+func (s *SQLStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return nil
+	}
+	err := s.db.Close()
+	s.db = nil
+	return err
+}

@@ -24,9 +24,9 @@ func TestValuesSurviveRestart(t *testing.T) {
 		dsn := testenv.Get(t, "PARLEY_POSTGRES_DSN")
 		table := fmt.Sprintf("privacy_values_%d", time.Now().UnixNano())
 		testValuesSurviveRestart(t, sqldb.Options{Dialect: sqldb.Postgres, Host: dsn}, table)
-		st, err := openSQLStore(context.Background(), sqldb.Options{Dialect: sqldb.Postgres, Host: dsn}, table, time.Hour, 1)
-		if err == nil {
-			st.db.Exec("DROP TABLE " + table)
+		st, _ := openSQLStore(context.Background(), sqldb.Options{Dialect: sqldb.Postgres, Host: dsn}, table, time.Hour, 1)
+		if db, err := st.conn(context.Background()); err == nil {
+			db.Exec("DROP TABLE " + table)
 			st.Close()
 		}
 	})
