@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -239,21 +240,28 @@ func TestCorpusEveryBroker(t *testing.T) {
 	total := len(oneByOne) + 5 + len(bulk) + 1
 
 	// The consumer API over the anonymized topic, through parley consume.
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	var out bytes.Buffer
-	root := cli.New()
-	root.SetOut(&out)
-	root.SetArgs([]string{"consume", "--url", srv.URL, "--group", "g-" + run, "--from", "earliest", "--count", fmt.Sprint(total), "--wait", "5s"})
-	if err := root.ExecuteContext(ctx); err != nil {
-		t.Fatalf("parley consume: %v", err)
-	}
-	viaAPI := lines(out.Bytes())
-	srv.Close()
+	viaAPI := consume(ctx, t, h, run, total)
 	if err := g.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 	closed = true
+	// And over the anonymized SQL table: the same file with the consumer
+	// API's source set to sql (everything is delivered: nothing is sent again).
+	if err := os.WriteFile("endpoints.yml", []byte(yml+"consumer_api:\n  source: sql\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ep2, err := config.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2, err := server.NewGateway(ctx, ep2, server.GatewayOptions{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaSQLAPI := consume(ctx, t, g2.Server.Handler(), run+"-sql", total)
+	if err := g2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	pristine := readKafka(ctx, t, seeds, name+"-raw", total)
 	if len(pristine) != total {
@@ -278,11 +286,12 @@ func TestCorpusEveryBroker(t *testing.T) {
 	sort.Strings(want)
 
 	dests := map[string][][]byte{
-		"kafka":        readKafka(ctx, t, seeds, name+"-anon", total),
-		"consumer API": viaAPI,
-		"rabbitmq":     readQueue(t, amqpURL, name),
-		"postgresql":   readTable(t, pgDSN, table),
-		"file":         lines(mustRead(t, filepath.Join(dir, "events.log"))),
+		"kafka":                readKafka(ctx, t, seeds, name+"-anon", total),
+		"consumer API (kafka)": viaAPI,
+		"consumer API (sql)":   viaSQLAPI,
+		"rabbitmq":             readQueue(t, amqpURL, name),
+		"postgresql":           readTable(t, pgDSN, table),
+		"file":                 lines(mustRead(t, filepath.Join(dir, "events.log"))),
 	}
 	for dest, got := range dests {
 		joined := bytes.Join(got, []byte("\n"))
@@ -314,6 +323,21 @@ func TestCorpusEveryBroker(t *testing.T) {
 	if err := db.QueryRow("SELECT count(*) FROM parley_privacy_values").Scan(&n); err != nil || n < 5 {
 		t.Errorf("learned values table holds %d rows (err %v), want the corpus' slot and entity values", n, err)
 	}
+}
+
+// consume reads n events through the consumer API of h with parley consume.
+func consume(ctx context.Context, t *testing.T, h http.Handler, group string, n int) [][]byte {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	var out bytes.Buffer
+	root := cli.New()
+	root.SetOut(&out)
+	root.SetArgs([]string{"consume", "--url", srv.URL, "--group", "g-" + group, "--from", "earliest", "--count", fmt.Sprint(n), "--wait", "5s"})
+	if err := root.ExecuteContext(ctx); err != nil {
+		t.Fatalf("parley consume: %v", err)
+	}
+	return lines(out.Bytes())
 }
 
 func lines(b []byte) [][]byte {
