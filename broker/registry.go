@@ -85,7 +85,8 @@ func Configure(sec *config.Section) (Opener, error) {
 		}
 		return nil, unknownTypeError{sec.Err()}
 	}
-	sec.String("name", "") // parley's own key, read by Names; not the factory's
+	sec.String("name", "")    // parley's own key, read by Names; not the factory's
+	sec.String("privacy", "") // parley's own key, read by the privacy package
 	open, err := f(sec)
 	if err == nil {
 		err = sec.Err()

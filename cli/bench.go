@@ -17,6 +17,7 @@ import (
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/event"
 	"github.com/parleyhq/parley/internal/progress"
+	"github.com/parleyhq/parley/privacy"
 	"github.com/parleyhq/parley/server"
 )
 
@@ -136,6 +137,11 @@ func newBenchPublishCmd(g *globalFlags, f *benchFlags) *cobra.Command {
 				return err
 			}
 			defer broker.Fanout(brokers).Close(context.WithoutCancel(ctx))
+			// With a privacy section, each broker is timed with its rule
+			// set applied, against the raw client without it.
+			if brokers, _, err = privacy.FromEndpoints(ep, brokers, privacy.Env{}); err != nil {
+				return err
+			}
 			evs, err := bench.Events(events, f.senders)
 			if err != nil {
 				return err
@@ -147,6 +153,14 @@ func newBenchPublishCmd(g *globalFlags, f *benchFlags) *cobra.Command {
 					continue
 				}
 				clients := []benchClient{{name: "parley " + b.Name, pub: bench.BrokerFunc(b.Broker)}}
+				// A broker behind privacy rules is also timed without them;
+				// both get events as the spool hands them over (bytes, the
+				// body parsed only if read), so the anonymizer pays its parse.
+				pw, private := b.Broker.(*privacy.Broker)
+				if private {
+					clients[0] = benchClient{name: "parley " + b.Name + " with privacy rules " + pw.RuleSet().ID, pub: asSpooled(pw)}
+					clients = append(clients, benchClient{name: "parley " + b.Name + " without privacy rules", pub: asSpooled(pw.Unwrap())})
+				}
 				if raw {
 					name, pub, closeRaw, err := bench.Baseline(ctx, b.Broker, log)
 					if err != nil {
@@ -159,7 +173,15 @@ func newBenchPublishCmd(g *globalFlags, f *benchFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if len(rs) == 2 {
+				if private {
+					// Each compared with the next: privacy with none, none
+					// with the raw client.
+					for i := 0; i+1 < len(rs); i++ {
+						rs[i].Baseline, rs[i].Ratio = rs[i+1].Name, pairedRatio(runs[i], runs[i+1])
+						rs[i].Note += "; ratio: median of the rounds' ratios"
+					}
+					slices.Reverse(rs) // baseline first
+				} else if len(rs) == 2 {
 					rs[0].Baseline, rs[0].Ratio = rs[1].Name, pairedRatio(runs[0], runs[1])
 					rs[0].Note += "; ratio: median of the rounds' ratios"
 					rs[0], rs[1] = rs[1], rs[0] // baseline first
@@ -328,6 +350,19 @@ func runRounds(ctx context.Context, clients []benchClient, evs []event.Event, o 
 		out[i].Note = fmt.Sprintf("median of %d rounds", len(rs))
 	}
 	return out, runs, nil
+}
+
+// asSpooled publishes to b events rebuilt as the spool's workers build
+// them (event.FromRasaTrusted: bytes, body parsed on first read).
+func asSpooled(b broker.Broker) bench.PublishFunc {
+	return func(ctx context.Context, evs []event.Event) error {
+		out := make([]event.Event, len(evs))
+		for i, ev := range evs {
+			out[i] = event.FromRasaTrusted(ev.ID, ev.SenderID, ev.RasaJSON())
+			out[i].Headers = ev.Headers
+		}
+		return b.Publish(ctx, out...)
+	}
 }
 
 // pairedRatio is the median over rounds of a's throughput over b's in the

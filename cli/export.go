@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/parleyhq/parley/export"
 	"github.com/parleyhq/parley/internal/progress"
 	"github.com/parleyhq/parley/internal/sqldb"
+	"github.com/parleyhq/parley/privacy"
 	"github.com/parleyhq/parley/tracker"
 )
 
@@ -121,7 +123,8 @@ func runExport(cmd *cobra.Command, g *globalFlags, f *exportFlags) error {
 	if sec == nil {
 		return fmt.Errorf("could not find a `tracker_store` section in %s: configure the tracker store to export from (https://rasa.com/docs/rasa/tracker-stores). Exiting", ep.File)
 	}
-	if !ep.Default && ep.Section("event_broker") == nil {
+	// Keys, not Section: event_broker may be a list (several brokers).
+	if !ep.Default && !slices.Contains(ep.Keys(), "event_broker") {
 		return fmt.Errorf("could not find an `event_broker` section in %s: configure where to export to (https://rasa.com/docs/rasa/event-brokers). Exiting", ep.File)
 	}
 	cfg, err := tracker.ParseConfig(sec)
@@ -141,6 +144,10 @@ func runExport(cmd *cobra.Command, g *globalFlags, f *exportFlags) error {
 	defer store.Close()
 	brokers, err := broker.OpenAll(ctx, ep.EventBrokers, broker.Env{Logger: log})
 	if err != nil {
+		return err
+	}
+	if brokers, err = exportPrivacy(ctx, ep, cfg, brokers); err != nil {
+		broker.Fanout(brokers).Close(context.WithoutCancel(ctx))
 		return err
 	}
 	fan := broker.Fanout(brokers)
@@ -216,4 +223,41 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// exportPrivacy applies each broker's privacy rule set to the export, as
+// serve does, unless the privacy section's export is false. Values learned
+// by serve are read from the tracker store's database when it is SQL.
+func exportPrivacy(ctx context.Context, ep *config.Endpoints, tc tracker.Config, brokers []broker.Named) ([]broker.Named, error) {
+	pc, err := privacy.ParseConfig(ep.Section("privacy"), ep.EventBrokers)
+	if err != nil {
+		return brokers, err
+	}
+	if !pc.Active() || !pc.Export {
+		return brokers, nil
+	}
+	var env privacy.Env
+	if tc.Type == tracker.TypeSQL {
+		if env.Store, err = privacy.OpenSQLStore(ctx, tc.SQL, pc.ValueTTL, pc.MaxValues); err != nil {
+			return brokers, err
+		}
+	}
+	a, err := privacy.New(pc, env)
+	if err != nil {
+		return brokers, err
+	}
+	out := a.Wrap(brokers)
+	// The store closes with the last broker.
+	out[len(out)-1].Broker = closeAlso{out[len(out)-1].Broker, a.Close}
+	return out, nil
+}
+
+// closeAlso is a broker that runs one more close function after its own.
+type closeAlso struct {
+	broker.Broker
+	also func() error
+}
+
+func (c closeAlso) Close(ctx context.Context) error {
+	return errors.Join(c.Broker.Close(ctx), c.also())
 }

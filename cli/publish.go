@@ -14,6 +14,7 @@ import (
 	"github.com/parleyhq/parley/broker"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/ingest"
+	"github.com/parleyhq/parley/privacy"
 )
 
 func newPublishCmd(g *globalFlags) *cobra.Command {
@@ -61,6 +62,11 @@ events published (confirmed by the brokers) is printed either way.`,
 			ctx := cmd.Context()
 			brokers, err := broker.OpenAll(ctx, ep.EventBrokers, broker.Env{Logger: log})
 			if err != nil {
+				return err
+			}
+			// Each broker gets its rule set's anonymized events, as from serve.
+			if brokers, _, err = privacy.FromEndpoints(ep, brokers, privacy.Env{}); err != nil {
+				broker.Fanout(brokers).Close(context.WithoutCancel(ctx))
 				return err
 			}
 			fan := broker.Fanout(brokers)

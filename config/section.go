@@ -104,6 +104,13 @@ func (s *Section) lookup(key string) *yaml.Node {
 	return v
 }
 
+// At returns an error about key positioned like Errorf's, without
+// recording it on s, for checks that belong to another section's reader
+// (the privacy section validating an event_broker's privacy key).
+func (s *Section) At(key, format string, args ...any) *Error {
+	return s.errorAt(key, fmt.Sprintf(format, args...))
+}
+
 // Errorf records an error about key (or about the section when key is "").
 func (s *Section) Errorf(key, format string, args ...any) {
 	s.errs = append(s.errs, s.errorAt(key, fmt.Sprintf(format, args...)))

@@ -15,6 +15,7 @@ import (
 	"github.com/parleyhq/parley/broker"
 	"github.com/parleyhq/parley/config"
 	"github.com/parleyhq/parley/consumer"
+	"github.com/parleyhq/parley/privacy"
 	"github.com/parleyhq/parley/spool"
 	"github.com/parleyhq/parley/tracker"
 	"github.com/parleyhq/parley/ui"
@@ -78,19 +79,28 @@ func NewGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions) (*G
 	cCfg, errConsumer := consumer.ParseConfig(ep.Section("consumer_api"))
 	convCfg, errConv := conversationsConfig(ep, o.Conversations)
 	_, errBrokers := broker.ConfigureAll(ep.EventBrokers)
-	if err := errors.Join(errBrokers, errSpool, errTracker, errConsumer, errConv); err != nil {
+	pCfg, errPrivacy := privacy.ParseConfig(ep.Section("privacy"), ep.EventBrokers)
+	if err := errors.Join(errBrokers, errSpool, errTracker, errConsumer, errConv, errPrivacy); err != nil {
 		return nil, err
+	}
+	if set := pCfg.LogSet(); pCfg.Active() && set != nil {
+		log = slog.New(privacy.LogHandler(log.Handler(), set))
+		o.Logger = log
 	}
 	domain, err := convCfg.LoadDomain()
 	if err != nil {
 		return nil, err
 	}
 	log.Info("conversation API", "domain", domain.Describe(), "model_id", convCfg.ModelID, "assistant_id", convCfg.AssistantID, "rasa_append", convCfg.RasaAppend)
-	for _, w := range append(ep.SectionWarnings(), cCfg.Warnings...) {
+	for _, w := range append(append(ep.SectionWarnings(), cCfg.Warnings...), pCfg.Warnings...) {
 		log.Warn(w)
 	}
+	if pCfg.Active() && spCfg.DeliveryLinger < pCfg.Hold {
+		// A turn posted event by event reaches the anonymizer in one batch.
+		spCfg.DeliveryLinger = pCfg.Hold
+	}
 
-	return openGateway(ctx, ep, o, spCfg, trCfg, cCfg, convCfg, domain)
+	return openGateway(ctx, ep, o, spCfg, trCfg, cCfg, convCfg, domain, pCfg)
 }
 
 // Start-up steps, named in the error of the one that fails.
@@ -108,7 +118,7 @@ const (
 // openGateway opens the gateway's parts in order. When one fails, what
 // was opened before it is closed in reverse order and the error names the
 // step; nothing is left running.
-func openGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions, spCfg spool.Config, trCfg tracker.Config, cCfg consumer.Config, convCfg tracker.ConversationsConfig, domain *tracker.Domain) (*Gateway, error) {
+func openGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions, spCfg spool.Config, trCfg tracker.Config, cCfg consumer.Config, convCfg tracker.ConversationsConfig, domain *tracker.Domain, pCfg *privacy.Config) (*Gateway, error) {
 	log := o.Logger
 	g := &Gateway{log: log, opts: o}
 	fail := func(step string, err error) (*Gateway, error) {
@@ -127,6 +137,16 @@ func openGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions, sp
 		return fail(stepBrokers, err)
 	}
 	g.closers = append(g.closers, broker.Fanout(g.Brokers).Close)
+	var spoolOpts []spool.Option
+	if pCfg.Active() {
+		anon, err := openAnonymizer(ctx, pCfg, trCfg, reg)
+		if err != nil {
+			return fail("open the privacy rules", err)
+		}
+		g.closers = append(g.closers, func(context.Context) error { return anon.Close() })
+		g.Brokers = anon.Wrap(g.Brokers)
+		spoolOpts = append(spoolOpts, spool.WithDeadLetterRewrite(anon.DeadLetter))
+	}
 
 	// The consumer API's source comes before the spool: the SQL source
 	// wraps the SQL broker so that long polls wake on each commit.
@@ -142,7 +162,7 @@ func openGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions, sp
 	}
 
 	if err = step(stepSpool); err == nil {
-		g.Spool, err = spool.Open(ctx, spCfg, g.Brokers, spool.WithLogger(log), spool.WithRegisterer(reg))
+		g.Spool, err = spool.Open(ctx, spCfg, g.Brokers, append(spoolOpts, spool.WithLogger(log), spool.WithRegisterer(reg))...)
 	}
 	if err != nil {
 		return fail(stepSpool, err)
@@ -292,6 +312,24 @@ func brokerNames(bs []broker.Named) []string {
 	return out
 }
 
+// openAnonymizer keeps learned PII values in the tracker store's database
+// when it is SQL (every node and the next start see them), else in memory.
+func openAnonymizer(ctx context.Context, c *privacy.Config, tr tracker.Config, reg prometheus.Registerer) (*privacy.Anonymizer, error) {
+	env := privacy.Env{Registerer: reg}
+	if tr.Type == tracker.TypeSQL {
+		st, err := privacy.OpenSQLStore(ctx, tr.SQL, c.ValueTTL, c.MaxValues)
+		if err != nil {
+			return nil, err
+		}
+		env.Store = st
+	}
+	a, err := privacy.New(c, env)
+	if err != nil && env.Store != nil {
+		env.Store.Close()
+	}
+	return a, err
+}
+
 // CheckEndpoints validates ep's parley sections without I/O, for `parley
 // config check`: the spool, the tracker store and the consumer API.
 func CheckEndpoints(ep *config.Endpoints) ([]string, error) {
@@ -316,7 +354,13 @@ func CheckEndpoints(ep *config.Endpoints) ([]string, error) {
 	if err != nil {
 		return notes, err
 	}
-	return append(notes, "conversation API domain: "+d.Describe()), nil
+	notes = append(notes, "conversation API domain: "+d.Describe())
+	pc, err := privacy.ParseConfig(ep.Section("privacy"), ep.EventBrokers)
+	if err != nil {
+		return notes, err
+	}
+	notes = append(notes, pc.Describe(broker.Names(ep.EventBrokers))...)
+	return append(notes, pc.Warnings...), nil
 }
 
 // conversationsConfig reads the conversations section and applies the

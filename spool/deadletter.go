@@ -95,9 +95,13 @@ func (d *deadLetters) write(rec *record, cause error) error {
 		Time: time.Now().UTC(), Broker: d.broker, Seq: rec.seq, EventID: rec.id, SenderID: rec.sender,
 		Error: cause.Error(), Headers: rec.headers,
 	}
-	valid := json.Valid(rec.rasa)
+	rasa := rec.rasa
+	if d.s.dlRewrite != nil {
+		rasa, entry.Error = d.s.dlRewrite(d.broker, rec.event(), entry.Error)
+	}
+	valid := json.Valid(rasa)
 	if !valid {
-		entry.EventRaw = string(rec.rasa)
+		entry.EventRaw = string(rasa)
 	}
 	line, err := json.Marshal(entry)
 	if err != nil {
@@ -107,7 +111,7 @@ func (d *deadLetters) write(rec *record, cause error) error {
 		// Splice the bytes in as they are: json.Marshal would compact and
 		// HTML-escape a RawMessage, and a replay should publish Rasa's
 		// exact bytes.
-		raw := rec.rasa
+		raw := rasa
 		if bytes.ContainsAny(raw, "\r\n") {
 			var b bytes.Buffer
 			if err := json.Compact(&b, raw); err != nil {

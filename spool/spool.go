@@ -75,6 +75,9 @@ type Spool struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// dlRewrite, when set, rewrites dead letters before they are written.
+	dlRewrite DeadLetterRewrite
 }
 
 var (
@@ -123,6 +126,7 @@ func Open(ctx context.Context, cfg Config, brokers []broker.Named, opts ...Optio
 		keys:     newKeyIndex(cfg.IdempotencyWindow, cfg.IdempotencyMaxKeys),
 	}
 	s.m = newMetrics(s)
+	s.dlRewrite = o.dlRewrite
 	ok := false
 	defer func() {
 		if !ok {
