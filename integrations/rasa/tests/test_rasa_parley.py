@@ -1,0 +1,114 @@
+"""Issue #16, test 1: Rasa's own code loads the broker from endpoints.yml,
+its tracker stores publish through it to a real `parley serve`, and the
+rows parley writes are byte-identical to those of Rasa's SQLEventBroker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+
+import pytest
+from conftest import SQLITE_BROKER, fixture_events, sqlite_rows, wait_for
+from rasa.core.brokers.broker import EventBroker
+from rasa.core.brokers.sql import SQLEventBroker
+from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import Event
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import read_endpoint_config
+
+from parley_rasa import ParleyEventBroker
+
+# Beyond the fixtures: what json.dumps escapes or formats in its own way.
+ODD_EVENTS = [
+    {"event": "action", "timestamp": 1700000100.5, "name": "action_listen"},
+    {"event": "user", "timestamp": 1700000101.000001,
+     "text": 'Grüße 😀 "quoted" \\ back\u2028slash\ttab',
+     "parse_data": {"intent": {"name": "greet", "confidence": 1e-07},
+                    "entities": [{"entity": "n", "value": 12345678901234567890}],
+                    "text": "Grüße"},
+     "input_channel": "rest", "message_id": "m-1", "metadata": {"k": [1, 2.0, None, True]}},
+    {"event": "slot", "timestamp": 1700000102.25, "name": "city", "value": "São Paulo"},
+    {"event": "bot", "timestamp": 1700000103.0, "text": "Olá, \u00e9t\u00e9 ☀",
+     "data": {"elements": None, "buttons": None}, "metadata": {"utter_action": "utter_x"}},
+]
+
+
+def trackers():
+    """Rasa trackers built from the repository's fixtures plus odd events;
+    each is saved twice (half, then all) so saves publish only what is new."""
+    groups = fixture_events()
+    groups["odd-ünïcode"] = ODD_EVENTS
+    out = []
+    for sender, evs in groups.items():
+        events = [Event.from_parameters(dict(e)) for e in evs]
+        out.append((sender, events))
+    return out
+
+
+async def save_all(store) -> None:
+    for sender, events in trackers():
+        half = len(events) // 2
+        tracker = DialogueStateTracker.from_events(sender, events[:half], slots=[])
+        await store.save(tracker)
+        tracker = DialogueStateTracker.from_events(sender, events, slots=[])
+        await store.save(tracker)
+
+
+@pytest.mark.parametrize("store_kind", ["in_memory", "sql"])
+def test_tracker_store_rows_byte_identical_to_rasa_sql_broker(
+    store_kind, parley_factory, tmp_path, monkeypatch
+):
+    parley = parley_factory(SQLITE_BROKER)
+    monkeypatch.chdir(tmp_path)
+    endpoints = tmp_path / "endpoints.yml"
+    endpoints.write_text(
+        "event_broker:\n"
+        "  type: parley_rasa.ParleyEventBroker\n"
+        f"  url: {parley.url}\n"
+        "  batch_size: 7\n"
+        "  buffer_dir: plugin-buffer\n"
+    )
+    domain = Domain.empty()
+
+    def store_for(broker, name):
+        if store_kind == "in_memory":
+            return InMemoryTrackerStore(domain, event_broker=broker)
+        return SQLTrackerStore(domain, dialect="sqlite", db=str(tmp_path / f"{name}-trackers.db"),
+                               event_broker=broker)
+
+    async def run():
+        # Exactly how Rasa's Agent loads the broker (rasa/core/agent.py).
+        broker = await EventBroker.create(read_endpoint_config(str(endpoints), "event_broker"))
+        assert isinstance(broker, ParleyEventBroker)
+        assert broker.is_ready()
+        await save_all(store_for(broker, "parley"))
+        await broker.close()
+        assert not broker.is_ready()
+        stats = broker.stats()
+
+        reference = SQLEventBroker(db=str(tmp_path / "rasa-events.db"))
+        await save_all(store_for(reference, "rasa"))
+        await reference.close()
+        return stats
+
+    stats = asyncio.run(run())
+    want = sqlite_rows(tmp_path / "rasa-events.db")
+    # At least every event once (Rasa's stores may republish a few around
+    # a session start; whatever they publish is compared).
+    assert len(want) >= sum(len(e) for _, e in trackers())
+    assert stats["sent"] == len(want) and stats["buffered"] == 0, stats
+
+    got_path = parley.workdir / "events.db"
+    wait_for("parley to write every event",
+             lambda: len(sqlite_rows(got_path)) >= len(want))
+    got = sqlite_rows(got_path)
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert g == w, f"row {i + 1} differs:\nparley: {g!r}\nrasa:   {w!r}"
+
+    # The buffer holds conversation data: not readable by others.
+    for f in (tmp_path / "plugin-buffer").iterdir():
+        if f.suffix in (".sqlite", ".lock"):
+            assert stat.S_IMODE(os.stat(f).st_mode) == 0o600, f
