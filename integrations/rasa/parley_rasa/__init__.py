@@ -1,8 +1,8 @@
 """parley_rasa: a Rasa event broker that publishes to parley.
 
-    event_broker:
-      type: parley_rasa.ParleyEventBroker
-      url: http://localhost:5005
+event_broker:
+  type: parley_rasa.ParleyEventBroker
+  url: http://localhost:5005
 """
 
 from .broker import ParleyEventBroker

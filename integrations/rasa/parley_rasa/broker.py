@@ -52,8 +52,11 @@ class ParleyEventBroker(EventBroker):
         values["token"] = broker_config.token
         values["cafile"] = broker_config.cafile
         broker = cls(Config.from_mapping(values))
-        logger.info("parley_rasa: publishing events to %s (buffer %s)",
-                    broker.config.events_url, broker._sender.disk.path)
+        logger.info(
+            "parley_rasa: publishing events to %s (buffer %s)",
+            broker.config.events_url,
+            broker._sender.disk.path,
+        )
         return broker
 
     def publish(self, event: Dict[Text, Any]) -> None:
@@ -65,9 +68,11 @@ class ParleyEventBroker(EventBroker):
             # break the conversation, so it is counted and logged (its
             # type only: the text is conversation data).
             self._sender.stats["unserializable"] += 1
-            logger.error("parley_rasa: event of type %r is not JSON-serializable, dropped: %s",
-                         event.get("event") if isinstance(event, dict) else None,
-                         type(e).__name__)
+            logger.error(
+                "parley_rasa: event of type %r is not JSON-serializable, dropped: %s",
+                event.get("event") if isinstance(event, dict) else None,
+                type(e).__name__,
+            )
             return
         self._sender.put(line)
 

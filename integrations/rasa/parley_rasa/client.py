@@ -58,8 +58,9 @@ class Client:
                 self.close()
                 # A kept-alive connection parley closed while idle: one more
                 # try on a new one (the same key makes a repeat harmless).
-                stale = isinstance(e, (http.client.RemoteDisconnected, BrokenPipeError,
-                                       ConnectionResetError))
+                stale = isinstance(
+                    e, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+                )
                 if attempt == 1 and reused and stale:
                     continue
                 return Response(0, reason=f"{type(e).__name__}: {e}")

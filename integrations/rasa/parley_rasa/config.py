@@ -7,8 +7,16 @@ from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional
 from urllib.parse import urlsplit
 
-_UNITS = {"": 1, "b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2,
-          "gb": 1000**3, "gib": 1024**3}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "kib": 1024,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
 _SIZE = re.compile(r"^\s*(\d+)\s*([a-zA-Z]*)\s*$")
 
 
@@ -64,8 +72,12 @@ class Config:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             _fail("url", self.url, "is not an http:// or https:// URL of parley serve")
         if self.token is not None and "${" in self.token:
-            _fail("token", "${...}", "names an environment variable that was not set "
-                  "(Rasa substitutes ${VAR} only in unquoted values)")
+            _fail(
+                "token",
+                "${...}",
+                "names an environment variable that was not set "
+                "(Rasa substitutes ${VAR} only in unquoted values)",
+            )
         for name in ("timeout", "linger", "retry_max_delay", "close_timeout"):
             if getattr(self, name) < 0 or (name == "timeout" and self.timeout == 0):
                 _fail(name, getattr(self, name), "must be a positive number of seconds")

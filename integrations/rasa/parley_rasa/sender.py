@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import sqlite3
 import threading
 import time
 import uuid
@@ -55,8 +56,11 @@ class Sender:
         self._dropped_since_log = 0
         self.stats: Dict[str, int] = collections.Counter()
         if len(self.disk):
-            logger.info("parley_rasa: %d events from an earlier run wait in %s; sending them first",
-                        len(self.disk), self.disk.path)
+            logger.info(
+                "parley_rasa: %d events from an earlier run wait in %s; sending them first",
+                len(self.disk),
+                self.disk.path,
+            )
         self._thread = threading.Thread(target=self._run, name="parley-rasa-sender", daemon=True)
         self._thread.start()
 
@@ -126,18 +130,27 @@ class Sender:
     def _run(self) -> None:
         delay = 0.0
         while True:
-            with self._cond:
-                batch, from_disk = self._next_batch()
-                if batch is None:
-                    return
-                if not batch:
-                    continue
-                self._inflight = batch
-            resp = self._send(batch)
-            with self._cond:
-                self._inflight = []
-                delay = self._handle(batch, from_disk, resp, delay)
-                self._retry_at = time.monotonic() + delay
+            try:
+                with self._cond:
+                    batch, from_disk = self._next_batch()
+                    if batch is None:
+                        return
+                    if not batch:
+                        continue
+                    self._inflight = batch
+                resp = self._send(batch)
+                with self._cond:
+                    if self._closed:
+                        return  # close() gave up on this request and kept the batch
+                    self._inflight = []
+                    delay = self._handle(batch, from_disk, resp, delay)
+                    self._retry_at = time.monotonic() + delay
+            except Exception:
+                # A bug or a broken disk must not stop delivery for good.
+                logger.exception("parley_rasa: sender error; retrying")
+                with self._cond:
+                    self._inflight = []
+                    self._retry_at = time.monotonic() + self.cfg.retry_max_delay
 
     def _next_batch(self) -> Tuple[Optional[List[Row]], bool]:
         """The next batch, [] to look again, None to stop. Lock held."""
@@ -190,6 +203,14 @@ class Sender:
     def _store(self, rows: List[Row]) -> None:
         try:
             self.disk.put(rows)
+        except (sqlite3.Error, OSError) as e:
+            self.stats["dropped_disk_error"] += len(rows)
+            logger.error(
+                "parley_rasa: DROPPED %d events: cannot write the buffer %s: %s",
+                len(rows),
+                self.disk.path,
+                e,
+            )
         except BufferFull as e:
             self.stats["dropped_buffer_full"] += e.dropped
             self._dropped_since_log += e.dropped
@@ -199,8 +220,11 @@ class Sender:
                     "parley_rasa: BUFFER FULL (%s, %d of %d bytes): DROPPED %d events "
                     "(%d in total) because parley has not accepted events for %s; "
                     "raise buffer_max_bytes or bring parley back",
-                    self.disk.path, self.disk.bytes, self.disk.max_bytes,
-                    self._dropped_since_log, self.stats["dropped_buffer_full"],
+                    self.disk.path,
+                    self.disk.bytes,
+                    self.disk.max_bytes,
+                    self._dropped_since_log,
+                    self.stats["dropped_buffer_full"],
                     _since(self._failing_since),
                 )
                 self._last_full_log = now
@@ -221,8 +245,9 @@ class Sender:
                 self.disk.remove(batch)
             self.stats["sent"] += len(batch)
             if self._failing_since is not None:
-                logger.warning("parley_rasa: parley accepts events again after %s",
-                               _since(self._failing_since))
+                logger.warning(
+                    "parley_rasa: parley accepts events again after %s", _since(self._failing_since)
+                )
                 self._failing_since = None
             return 0.0
         if st == 0 or st >= 500 or st in _RETRYABLE_4XX or st in _CONFIG_4XX:
@@ -239,19 +264,30 @@ class Sender:
                 what = resp.reason or f"HTTP {st}"
                 if st in _CONFIG_4XX:
                     what += " (check the event_broker url and token)"
-                logger.error("parley_rasa: parley at %s does not accept events (%s); "
-                             "keeping them in %s and retrying",
-                             self.cfg.events_url, what, self.disk.path)
+                logger.error(
+                    "parley_rasa: parley at %s does not accept events (%s); "
+                    "keeping them in %s and retrying",
+                    self.cfg.events_url,
+                    what,
+                    self.disk.path,
+                )
             return delay
         # A 4xx about the events themselves: never retried as they are.
         if not from_disk:
             self._store(batch)
         if st == 413 and len(batch) > 1:
             half = len(batch) // 2
-            self.disk.rekey([(new_key(), [r[0] for r in batch[:half]]),
-                             (new_key(), [r[0] for r in batch[half:]])])
-            logger.warning("parley_rasa: parley refused a batch of %d events as too large "
-                           "(413); sending it in halves (lower max_batch_bytes)", len(batch))
+            self.disk.rekey(
+                [
+                    (new_key(), [r[0] for r in batch[:half]]),
+                    (new_key(), [r[0] for r in batch[half:]]),
+                ]
+            )
+            logger.warning(
+                "parley_rasa: parley refused a batch of %d events as too large "
+                "(413); sending it in halves (lower max_batch_bytes)",
+                len(batch),
+            )
             return 0.0
         bad = batch
         if resp.line is not None and 1 <= resp.line <= len(batch) and len(batch) > 1:
@@ -264,7 +300,11 @@ class Sender:
         logger.error(
             "parley_rasa: parley rejected %d event(s) (HTTP %d, error_code %s, %s); dropped "
             "them, %d others of the batch are resent",
-            len(bad), st, resp.error_code, _describe(bad), len(rest),
+            len(bad),
+            st,
+            resp.error_code,
+            _describe(bad),
+            len(rest),
         )
         return 0.0
 

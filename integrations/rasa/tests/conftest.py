@@ -22,6 +22,8 @@ from typing import Callable, Dict, List, Optional
 
 import pytest
 
+os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "internal" / "fixtures" / "data" / "events.ndjson"
 
@@ -48,7 +50,7 @@ def service_env(name: str) -> str:
     if not value:
         if os.environ.get("PARLEY_REQUIRE_SERVICES") == "1":
             pytest.fail(f"{name} is not set and PARLEY_REQUIRE_SERVICES=1")
-        pytest.skip(f"{name} not set (eval \"$(scripts/services.sh env)\")")
+        pytest.skip(f'{name} not set (eval "$(scripts/services.sh env)")')
     return value
 
 
@@ -78,8 +80,16 @@ class Parley:
     def start(self) -> None:
         self.starts += 1
         log = open(self.workdir / f"parley-{self.starts}.log", "wb")  # noqa: SIM115
-        args = [self.binary, "serve", "--addr", f"127.0.0.1:{self.port}",
-                "--endpoints", "endpoints.yml", "--shutdown-timeout", "10s"]
+        args = [
+            self.binary,
+            "serve",
+            "--addr",
+            f"127.0.0.1:{self.port}",
+            "--endpoints",
+            "endpoints.yml",
+            "--shutdown-timeout",
+            "10s",
+        ]
         if self.token:
             args += ["--auth-token", self.token]
         self.proc = subprocess.Popen(args, cwd=self.workdir, stdout=log, stderr=log)
@@ -99,8 +109,9 @@ class Parley:
 
     def _healthy(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
-            logs = "".join(p.read_text(errors="replace")[-2000:]
-                           for p in self.workdir.glob("parley-*.log"))
+            logs = "".join(
+                p.read_text(errors="replace")[-2000:] for p in self.workdir.glob("parley-*.log")
+            )
             pytest.fail(f"parley serve exited with {self.proc.returncode}:\n{logs}")
         try:
             with urllib.request.urlopen(self.url + "/health", timeout=1) as r:  # noqa: S310
@@ -110,8 +121,8 @@ class Parley:
 
     def request(self, method: str, path: str, body=None, headers=None, timeout=30.0):
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method,  # noqa: S310
-                                     headers=headers or {})
+        url = self.url + path
+        req = urllib.request.Request(url, data=data, method=method, headers=headers or {})  # noqa: S310
         if data is not None:
             req.add_header("Content-Type", "application/json")
         with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310
@@ -126,8 +137,10 @@ class Parley:
         deadline = time.monotonic() + timeout
         while len(out) < count and time.monotonic() < deadline:
             _, body = self.request(
-                "GET", "/consumers/records?data=value&timeout=2000",
-                headers={**h, "Accept": "application/x-ndjson"})
+                "GET",
+                "/consumers/records?data=value&timeout=2000",
+                headers={**h, "Accept": "application/x-ndjson"},
+            )
             out.extend(line for line in body.split(b"\n") if line)
         self.request("DELETE", "/consumers", headers=h)
         return out

@@ -23,15 +23,27 @@ from parley_rasa import ParleyEventBroker
 # Beyond the fixtures: what json.dumps escapes or formats in its own way.
 ODD_EVENTS = [
     {"event": "action", "timestamp": 1700000100.5, "name": "action_listen"},
-    {"event": "user", "timestamp": 1700000101.000001,
-     "text": 'Grüße 😀 "quoted" \\ back\u2028slash\ttab',
-     "parse_data": {"intent": {"name": "greet", "confidence": 1e-07},
-                    "entities": [{"entity": "n", "value": 12345678901234567890}],
-                    "text": "Grüße"},
-     "input_channel": "rest", "message_id": "m-1", "metadata": {"k": [1, 2.0, None, True]}},
+    {
+        "event": "user",
+        "timestamp": 1700000101.000001,
+        "text": 'Grüße 😀 "quoted" \\ back\u2028slash\ttab',
+        "parse_data": {
+            "intent": {"name": "greet", "confidence": 1e-07},
+            "entities": [{"entity": "n", "value": 12345678901234567890}],
+            "text": "Grüße",
+        },
+        "input_channel": "rest",
+        "message_id": "m-1",
+        "metadata": {"k": [1, 2.0, None, True]},
+    },
     {"event": "slot", "timestamp": 1700000102.25, "name": "city", "value": "São Paulo"},
-    {"event": "bot", "timestamp": 1700000103.0, "text": "Olá, \u00e9t\u00e9 ☀",
-     "data": {"elements": None, "buttons": None}, "metadata": {"utter_action": "utter_x"}},
+    {
+        "event": "bot",
+        "timestamp": 1700000103.0,
+        "text": "Olá, \u00e9t\u00e9 ☀",
+        "data": {"elements": None, "buttons": None},
+        "metadata": {"utter_action": "utter_x"},
+    },
 ]
 
 
@@ -75,8 +87,9 @@ def test_tracker_store_rows_byte_identical_to_rasa_sql_broker(
     def store_for(broker, name):
         if store_kind == "in_memory":
             return InMemoryTrackerStore(domain, event_broker=broker)
-        return SQLTrackerStore(domain, dialect="sqlite", db=str(tmp_path / f"{name}-trackers.db"),
-                               event_broker=broker)
+        return SQLTrackerStore(
+            domain, dialect="sqlite", db=str(tmp_path / f"{name}-trackers.db"), event_broker=broker
+        )
 
     async def run():
         # Exactly how Rasa's Agent loads the broker (rasa/core/agent.py).
@@ -101,8 +114,7 @@ def test_tracker_store_rows_byte_identical_to_rasa_sql_broker(
     assert stats["sent"] == len(want) and stats["buffered"] == 0, stats
 
     got_path = parley.workdir / "events.db"
-    wait_for("parley to write every event",
-             lambda: len(sqlite_rows(got_path)) >= len(want))
+    wait_for("parley to write every event", lambda: len(sqlite_rows(got_path)) >= len(want))
     got = sqlite_rows(got_path)
     assert len(got) == len(want)
     for i, (g, w) in enumerate(zip(got, want)):
