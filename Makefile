@@ -3,7 +3,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: test vet integration fault services bench fuzz build
+.PHONY: test vet integration fault services bench fuzz build rasa-plugin rasa-e2e
 
 build:
 	$(GO) build -o bin/parley ./cmd/parley
@@ -29,6 +29,16 @@ fault:
 
 services:
 	@scripts/services.sh up
+
+# parley_rasa (integrations/rasa): ruff and pytest in a Rasa 3.6.21 venv,
+# against a real parley serve (and Kafka when the services are up).
+rasa-plugin:
+	integrations/rasa/test.sh
+
+# A trained Rasa 3.6.21 bot end to end through parley_rasa and through
+# Rasa's own Kafka broker (full Rasa from PyPI under python3.10; Kafka up).
+rasa-e2e:
+	integrations/rasa/examples/e2e.sh
 
 fuzz:
 	$(GO) test ./event -run '^$$' -fuzz FuzzParse -fuzztime 30s
