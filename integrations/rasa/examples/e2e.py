@@ -86,9 +86,25 @@ def run_bot(a, work: Path, label: str, endpoints: str) -> float:
     env = dict(os.environ, PARLEY_TOKEN=TOKEN, RASA_TELEMETRY_ENABLED="false")
     out = open(work / f"{label}-rasa.log", "wb")  # noqa: SIM115
     rasa = subprocess.Popen(
-        [a.rasa, "run", "--enable-api", "-m", a.model, "-i", "127.0.0.1", "-p", str(port),
-         "--endpoints", f"{label}-endpoints.yml", "--credentials", str(a.bot / "credentials.yml")],
-        cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
+        [
+            a.rasa,
+            "run",
+            "--enable-api",
+            "-m",
+            a.model,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--endpoints",
+            f"{label}-endpoints.yml",
+            "--credentials",
+            str(a.bot / "credentials.yml"),
+        ],
+        cwd=work,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
     )
     out.close()
     base = f"http://127.0.0.1:{port}"
@@ -99,12 +115,14 @@ def run_bot(a, work: Path, label: str, endpoints: str) -> float:
         def talk(i):
             sender, turns = conversation(i)
             for text, want in turns:
-                _, body = http("POST", base + "/webhooks/rest/webhook",
-                               {"sender": sender, "message": text})
+                _, body = http(
+                    "POST", base + "/webhooks/rest/webhook", {"sender": sender, "message": text}
+                )
                 got = [m.get("text") for m in json.loads(body)]
                 if got != want:
-                    raise SystemExit(f"rasa-e2e: FAIL: {label} {sender}: {text!r} -> {got}, "
-                                     f"want {want}")
+                    raise SystemExit(
+                        f"rasa-e2e: FAIL: {label} {sender}: {text!r} -> {got}, want {want}"
+                    )
 
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(talk, range(a.conversations)))
@@ -121,8 +139,13 @@ def run_bot(a, work: Path, label: str, endpoints: str) -> float:
 
 def read_topic(seeds, topic):
     """Every record of topic, to the high watermarks."""
-    c = Consumer({"bootstrap.servers": seeds, "group.id": "e2e-" + uuid.uuid4().hex,
-                  "enable.auto.commit": False})
+    c = Consumer(
+        {
+            "bootstrap.servers": seeds,
+            "group.id": "e2e-" + uuid.uuid4().hex,
+            "enable.auto.commit": False,
+        }
+    )
     try:
         parts = c.list_topics(topic, timeout=10).topics[topic].partitions
         ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
@@ -196,13 +219,22 @@ def main() -> None:
         plog = open(pwork / "parley.log", "wb")  # noqa: SIM115
         parley = subprocess.Popen(
             [a.parley, "serve", "--addr", f"127.0.0.1:{pport}", "--auth-token", TOKEN],
-            cwd=pwork, stdout=plog, stderr=subprocess.STDOUT)
+            cwd=pwork,
+            stdout=plog,
+            stderr=subprocess.STDOUT,
+        )
         plog.close()
         try:
             wait_for("parley serve", answers(purl + "/health"), 60)
-            t1 = run_bot(a, a.work, "plugin", (
-                "event_broker:\n  type: parley_rasa.ParleyEventBroker\n"
-                f"  url: {purl}\n  token: ${{PARLEY_TOKEN}}\n  buffer_dir: plugin-buffer\n"))
+            t1 = run_bot(
+                a,
+                a.work,
+                "plugin",
+                (
+                    "event_broker:\n  type: parley_rasa.ParleyEventBroker\n"
+                    f"  url: {purl}\n  token: ${{PARLEY_TOKEN}}\n  buffer_dir: plugin-buffer\n"
+                ),
+            )
             wait_for("parley to deliver every event to Kafka", lambda: spool_depth(purl) == 0, 60)
         finally:
             parley.send_signal(signal.SIGTERM)
@@ -210,14 +242,22 @@ def main() -> None:
         rasa_log = (a.work / "plugin-rasa.log").read_text(errors="replace")
         closed = [ln for ln in rasa_log.splitlines() if "parley_rasa: closed;" in ln]
         if not closed or "buffered=0" not in closed[-1]:
-            raise SystemExit("rasa-e2e: FAIL: the plugin did not close with an empty buffer:\n"
-                             + "\n".join(closed or rasa_log.splitlines()[-30:]))
+            raise SystemExit(
+                "rasa-e2e: FAIL: the plugin did not close with an empty buffer:\n"
+                + "\n".join(closed or rasa_log.splitlines()[-30:])
+            )
         log(closed[-1].split("parley_rasa: ", 1)[1])
 
         # Run 2: Rasa's own Kafka broker.
-        t2 = run_bot(a, a.work, "kafka", (
-            f"event_broker:\n  type: kafka\n  url: {a.seeds}\n  topic: {topic_rasa}\n"
-            "  security_protocol: PLAINTEXT\n  partition_by_sender: true\n"))
+        t2 = run_bot(
+            a,
+            a.work,
+            "kafka",
+            (
+                f"event_broker:\n  type: kafka\n  url: {a.seeds}\n  topic: {topic_rasa}\n"
+                "  security_protocol: PLAINTEXT\n  partition_by_sender: true\n"
+            ),
+        )
 
         via_parley = by_conversation(read_topic(a.seeds, topic_parley))
         via_rasa = by_conversation(read_topic(a.seeds, topic_rasa))
@@ -232,27 +272,37 @@ def main() -> None:
         fails.append(f"conversations via Rasa's Kafka broker: {sorted(via_rasa)}")
     for s in senders:
         if via_parley.get(s) != via_rasa.get(s):
-            fails.append(f"{s}: the event sequences differ:\n  parley: "
-                         + json.dumps(via_parley.get(s))[:3000]
-                         + "\n  kafka:  " + json.dumps(via_rasa.get(s))[:3000])
+            fails.append(
+                f"{s}: the event sequences differ:\n  parley: "
+                + json.dumps(via_parley.get(s))[:3000]
+                + "\n  kafka:  "
+                + json.dumps(via_rasa.get(s))[:3000]
+            )
         else:
             slots = [e for e in via_parley[s] if e["event"] == "slot"]
             if not any(e.get("name") == "city" and e.get("value") in CITIES for e in slots):
                 fails.append(f"{s}: no city slot set: {slots}")
     n1 = sum(len(v) for v in via_parley.values())
     n2 = sum(len(v) for v in via_rasa.values())
-    summary = {"conversations": a.conversations, "events_via_parley": n1,
-               "events_via_rasa_kafka": n2, "seconds_talking_plugin": round(t1, 2),
-               "seconds_talking_rasa_kafka": round(t2, 2)}
-    (a.work / "report.json").write_text(json.dumps({"summary": summary, "failures": fails},
-                                                   indent=1))
+    summary = {
+        "conversations": a.conversations,
+        "events_via_parley": n1,
+        "events_via_rasa_kafka": n2,
+        "seconds_talking_plugin": round(t1, 2),
+        "seconds_talking_rasa_kafka": round(t2, 2),
+    }
+    (a.work / "report.json").write_text(
+        json.dumps({"summary": summary, "failures": fails}, indent=1)
+    )
     if fails:
         for f in fails:
             log("FAIL: " + f)
         raise SystemExit(1)
     kinds = sorted({e["event"] for evs in via_parley.values() for e in evs})
-    log(f"PASS: {a.conversations} conversations, {n1} events through parley = {n2} through "
-        f"Rasa's Kafka broker, per conversation identical ({', '.join(kinds)}); {summary}")
+    log(
+        f"PASS: {a.conversations} conversations, {n1} events through parley = {n2} through "
+        f"Rasa's Kafka broker, per conversation identical ({', '.join(kinds)}); {summary}"
+    )
 
 
 if __name__ == "__main__":

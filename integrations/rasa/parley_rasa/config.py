@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional
@@ -17,6 +18,7 @@ _UNITS = {
     "gb": 1000**3,
     "gib": 1024**3,
 }
+logger = logging.getLogger("parley_rasa")
 _SIZE = re.compile(r"^\s*(\d+)\s*([a-zA-Z]*)\s*$")
 
 
@@ -60,7 +62,13 @@ class Config:
         known = {f for f in cls.__dataclass_fields__}
         kw: Dict[str, Any] = {}
         for key, value in values.items():
-            if key not in known or value is None:
+            if key not in known:
+                logger.warning(
+                    "parley_rasa: event_broker.%s is not a setting of ParleyEventBroker; ignored",
+                    key,
+                )
+                continue
+            if value is None:
                 continue
             kw[key] = _convert(key, value, cls.__dataclass_fields__[key].type)
         cfg = cls(**kw)

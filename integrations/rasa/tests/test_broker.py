@@ -215,7 +215,7 @@ def test_full_buffer_is_counted_and_logged(tmp_path, caplog):
     assert os.path.getsize(tmp_path / "buf" / "buffer-0.sqlite") > 0
 
 
-def test_bad_config_names_the_key():
+def test_bad_config_names_the_key(caplog):
     for values, key in [
         ({"url": "localhost:5005"}, "url"),
         ({"batch_size": "many"}, "batch_size"),
@@ -228,6 +228,8 @@ def test_bad_config_names_the_key():
             Config.from_mapping(values)
     c = Config.from_mapping({"buffer_max_bytes": "64MiB", "linger": "0.5", "batch_size": "20"})
     assert (c.buffer_max_bytes, c.linger, c.batch_size) == (64 << 20, 0.5, 20)
+    Config.from_mapping({"batch_szie": 5})
+    assert "event_broker.batch_szie is not a setting" in caplog.text
 
 
 def test_two_processes_get_two_buffers(tmp_path):
