@@ -29,7 +29,7 @@ if [[ ! -f $stamp || $(<"$stamp") != "$want" ]]; then
 	echo "$want" >"$stamp"
 fi
 log "pip install ./integrations/rasa"
-(cd "$root" && "$py" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall ./integrations/rasa) >&2
+(cd "$root" && "$py" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --force-reinstall ./integrations/rasa) >&2
 rm -rf "$here/build" "$here"/*.egg-info
 flock -u 8
 

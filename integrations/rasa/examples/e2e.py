@@ -208,7 +208,7 @@ def main() -> None:
         admin.create_topics([NewTopic(t, num_partitions=3, replication_factor=1)])[t].result(30)
     try:
         # Run 1: Rasa -> parley_rasa -> parley serve -> Kafka.
-        pwork = a.work / "parley"
+        pwork = a.work / "parley-serve"
         pwork.mkdir(parents=True)
         (pwork / "endpoints.yml").write_text(
             f"event_broker:\n  type: kafka\n  url: {a.seeds}\n  topic: {topic_parley}\n"
@@ -240,13 +240,13 @@ def main() -> None:
             parley.send_signal(signal.SIGTERM)
             parley.wait(60)
         rasa_log = (a.work / "plugin-rasa.log").read_text(errors="replace")
-        closed = [ln for ln in rasa_log.splitlines() if "parley_rasa: closed;" in ln]
+        closed = [ln for ln in rasa_log.splitlines() if "parley_rasa" in ln and "closed;" in ln]
         if not closed or "buffered=0" not in closed[-1]:
             raise SystemExit(
                 "rasa-e2e: FAIL: the plugin did not close with an empty buffer:\n"
                 + "\n".join(closed or rasa_log.splitlines()[-30:])
             )
-        log(closed[-1].split("parley_rasa: ", 1)[1])
+        log("plugin " + closed[-1].split("closed; ", 1)[1])
 
         # Run 2: Rasa's own Kafka broker.
         t2 = run_bot(

@@ -41,6 +41,6 @@ if ! [[ -x $venv/bin/python && -f $stamp && $(<"$stamp") == "$stamp_want" ]]; th
 fi
 # The plugin, fresh each run, the way a user installs it (no dependencies:
 # Rasa brings what it needs).
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall "$plugin" >&2
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --force-reinstall "$plugin" >&2
 rm -rf "$plugin/build" "$plugin"/*.egg-info
 echo "$venv/bin/python"

@@ -53,7 +53,7 @@ class ParleyEventBroker(EventBroker):
         values["cafile"] = broker_config.cafile
         broker = cls(Config.from_mapping(values))
         logger.info(
-            "parley_rasa: publishing events to %s (buffer %s)",
+            "publishing events to %s (buffer %s)",
             broker.config.events_url,
             broker._sender.disk.path,
         )
@@ -69,7 +69,7 @@ class ParleyEventBroker(EventBroker):
             # type only: the text is conversation data).
             self._sender.stats["unserializable"] += 1
             logger.error(
-                "parley_rasa: event of type %r is not JSON-serializable, dropped: %s",
+                "event of type %r is not JSON-serializable, dropped: %s",
                 event.get("event") if isinstance(event, dict) else None,
                 type(e).__name__,
             )
@@ -88,7 +88,7 @@ class ParleyEventBroker(EventBroker):
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._sender.close, self.config.close_timeout)
         atexit.unregister(self._sender.flush_to_disk)
-        logger.debug("parley_rasa: close took %.2fs", time.monotonic() - start)
+        logger.debug("close took %.2fs", time.monotonic() - start)
 
     def stats(self) -> Dict[str, int]:
         """Counters: published, sent, retries, rejected, dropped_buffer_full,

@@ -64,7 +64,7 @@ class Config:
         for key, value in values.items():
             if key not in known:
                 logger.warning(
-                    "parley_rasa: event_broker.%s is not a setting of ParleyEventBroker; ignored",
+                    "event_broker.%s is not a setting of ParleyEventBroker; ignored",
                     key,
                 )
                 continue

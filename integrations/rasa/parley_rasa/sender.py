@@ -57,7 +57,7 @@ class Sender:
         self.stats: Dict[str, int] = collections.Counter()
         if len(self.disk):
             logger.info(
-                "parley_rasa: %d events from an earlier run wait in %s; sending them first",
+                "%d events from an earlier run wait in %s; sending them first",
                 len(self.disk),
                 self.disk.path,
             )
@@ -109,7 +109,7 @@ class Sender:
             self._spill()
         self.client.close()
         self.disk.close()
-        logger.info("parley_rasa: closed; %s", self.summary())
+        logger.info("closed; %s", self.summary())
 
     def flush_to_disk(self) -> None:
         """At interpreter exit without close(): keep the queue on disk."""
@@ -147,7 +147,7 @@ class Sender:
                     self._retry_at = time.monotonic() + delay
             except Exception:
                 # A bug or a broken disk must not stop delivery for good.
-                logger.exception("parley_rasa: sender error; retrying")
+                logger.exception("sender error; retrying")
                 with self._cond:
                     self._inflight = []
                     self._retry_at = time.monotonic() + self.cfg.retry_max_delay
@@ -206,7 +206,7 @@ class Sender:
         except (sqlite3.Error, OSError) as e:
             self.stats["dropped_disk_error"] += len(rows)
             logger.error(
-                "parley_rasa: DROPPED %d events: cannot write the buffer %s: %s",
+                "DROPPED %d events: cannot write the buffer %s: %s",
                 len(rows),
                 self.disk.path,
                 e,
@@ -217,7 +217,7 @@ class Sender:
             now = time.monotonic()
             if now - self._last_full_log >= _FULL_LOG_EVERY:
                 logger.error(
-                    "parley_rasa: BUFFER FULL (%s, %d of %d bytes): DROPPED %d events "
+                    "BUFFER FULL (%s, %d of %d bytes): DROPPED %d events "
                     "(%d in total) because parley has not accepted events for %s; "
                     "raise buffer_max_bytes or bring parley back",
                     self.disk.path,
@@ -245,9 +245,7 @@ class Sender:
                 self.disk.remove(batch)
             self.stats["sent"] += len(batch)
             if self._failing_since is not None:
-                logger.warning(
-                    "parley_rasa: parley accepts events again after %s", _since(self._failing_since)
-                )
+                logger.warning("parley accepts events again after %s", _since(self._failing_since))
                 self._failing_since = None
             return 0.0
         if st == 0 or st >= 500 or st in _RETRYABLE_4XX or st in _CONFIG_4XX:
@@ -265,8 +263,7 @@ class Sender:
                 if st in _CONFIG_4XX:
                     what += " (check the event_broker url and token)"
                 logger.error(
-                    "parley_rasa: parley at %s does not accept events (%s); "
-                    "keeping them in %s and retrying",
+                    "parley at %s does not accept events (%s); keeping them in %s and retrying",
                     self.cfg.events_url,
                     what,
                     self.disk.path,
@@ -284,7 +281,7 @@ class Sender:
                 ]
             )
             logger.warning(
-                "parley_rasa: parley refused a batch of %d events as too large "
+                "parley refused a batch of %d events as too large "
                 "(413); sending it in halves (lower max_batch_bytes)",
                 len(batch),
             )
@@ -298,7 +295,7 @@ class Sender:
             self.disk.rekey([(new_key(), [r[0] for r in rest])])
         self.stats["rejected"] += len(bad)
         logger.error(
-            "parley_rasa: parley rejected %d event(s) (HTTP %d, error_code %s, %s); dropped "
+            "parley rejected %d event(s) (HTTP %d, error_code %s, %s); dropped "
             "them, %d others of the batch are resent",
             len(bad),
             st,
