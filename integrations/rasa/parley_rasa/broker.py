@@ -67,7 +67,7 @@ class ParleyEventBroker(EventBroker):
             # Rasa's own brokers would raise here; one bad event must not
             # break the conversation, so it is counted and logged (its
             # type only: the text is conversation data).
-            self._sender.stats["unserializable"] += 1
+            self._sender.count("unserializable")
             logger.error(
                 "event of type %r is not JSON-serializable, dropped: %s",
                 event.get("event") if isinstance(event, dict) else None,
@@ -93,6 +93,4 @@ class ParleyEventBroker(EventBroker):
     def stats(self) -> Dict[str, int]:
         """Counters: published, sent, retries, rejected, dropped_buffer_full,
         unserializable, and buffered (events on disk now)."""
-        out = dict(self._sender.stats)
-        out["buffered"] = len(self._sender.disk)
-        return out
+        return self._sender.counters()

@@ -29,6 +29,7 @@ _RETRYABLE_4XX = {408, 425, 429}
 # configuration to be fixed (logged as errors) instead of being dropped.
 _CONFIG_4XX = {401, 403, 404, 405}
 _FULL_LOG_EVERY = 5.0
+_SEND, _DISK, _STORE, _AGAIN, _STOP = "send", "disk", "store", "again", "stop"
 
 
 def new_key() -> str:
@@ -55,6 +56,7 @@ class Sender:
         self._last_full_log = 0.0
         self._dropped_since_log = 0
         self.stats: Dict[str, int] = collections.Counter()
+        self._stats_lock = threading.Lock()
         if len(self.disk):
             logger.info(
                 "%d events from an earlier run wait in %s; sending them first",
@@ -70,7 +72,7 @@ class Sender:
         """Queues one serialized event; never waits for parley."""
         with self._cond:
             self._seq += 1
-            self.stats["published"] += 1
+            self.count("published", 1)
             if self._closed:
                 # After close (an atexit flush, or a late publish): straight
                 # to disk for the next run.
@@ -86,6 +88,10 @@ class Sender:
                 self._spill()
             if first or len(self._mem) >= self.cfg.batch_size:
                 self._cond.notify_all()
+
+    def count(self, key: str, n: int = 1) -> None:
+        with self._stats_lock:
+            self.stats[key] += n
 
     def is_alive(self) -> bool:
         return self._thread.is_alive() and not self._closed
@@ -120,10 +126,14 @@ class Sender:
                 self._store(self._inflight)
             self._spill()
 
-    def summary(self) -> str:
-        s = dict(self.stats)
+    def counters(self) -> Dict[str, int]:
+        with self._stats_lock:
+            s = dict(self.stats)
         s["buffered"] = len(self.disk)
-        return ", ".join(f"{k}={v}" for k, v in sorted(s.items()))
+        return s
+
+    def summary(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in sorted(self.counters().items()))
 
     # -- the sender thread --------------------------------------------------
 
@@ -132,51 +142,63 @@ class Sender:
         while True:
             try:
                 with self._cond:
-                    batch, from_disk = self._next_batch()
-                    if batch is None:
+                    step, rows = self._next_step()
+                    if step == _STOP:
                         return
-                    if not batch:
+                    self._inflight = rows  # close() keeps them if it cannot wait
+                # Disk writes and requests happen without the lock, so that
+                # publish never waits for them.
+                if step in (_STORE, _DISK):
+                    self._store(rows)
+                    if step == _STORE:
                         continue
-                    self._inflight = batch
-                resp = self._send(batch)
+                    rows = self.disk.first_batch(self.cfg.batch_size)
+                    with self._cond:
+                        self._inflight = rows
+                if not rows:
+                    continue
+                resp = self._send(rows)
+                delay = self._handle(rows, step == _DISK, resp, delay)
                 with self._cond:
-                    if self._closed:
-                        return  # close() gave up on this request and kept the batch
                     self._inflight = []
-                    delay = self._handle(batch, from_disk, resp, delay)
                     self._retry_at = time.monotonic() + delay
             except Exception:
+                if self._closed:
+                    return  # close() gave up waiting and kept the batch
                 # A bug or a broken disk must not stop delivery for good.
                 logger.exception("sender error; retrying")
                 with self._cond:
-                    self._inflight = []
                     self._retry_at = time.monotonic() + self.cfg.retry_max_delay
 
-    def _next_batch(self) -> Tuple[Optional[List[Row]], bool]:
-        """The next batch, [] to look again, None to stop. Lock held."""
+    def _next_step(self) -> Tuple[str, List[Row]]:
+        """What to do next, waiting for it if need be. Lock held.
+
+        _SEND: send rows, taken from memory. _DISK: store rows (the memory
+        queue) behind the disk's, then send the disk's oldest batch.
+        _STORE: store rows. _AGAIN: look again. _STOP: close.
+        """
         now = time.monotonic()
         if self._closing and (now >= self._deadline or self._failing_since is not None):
             # Out of time, or parley is down while closing: the rest waits
             # on disk for the next run.
-            return None, False
+            return _STOP, []
         if now < self._retry_at:
             if self._failing_since is not None and self._mem:
-                self._spill()  # on disk while parley is down
+                return _STORE, self._take_all()  # on disk while parley is down
             self._cond.wait(self._retry_at - now)
-            return [], False
+            return _AGAIN, []
         if len(self.disk):
-            self._spill()
-            return self.disk.first_batch(self.cfg.batch_size), True
+            return _DISK, self._take_all()
         if not self._mem:
             if self._closing:
-                return None, False
+                return _STOP, []
             self._cond.wait()
-            return [], False
+            return _AGAIN, []
         wait = self._first_at + self.cfg.linger - now
         if len(self._mem) < self.cfg.batch_size and wait > 0 and not self._closing:
             self._cond.wait(wait)
-            return [], False
-        return self._take(), False
+            return _AGAIN, []
+        return _SEND, self._take()
 
     def _take(self) -> List[Row]:
         key = new_key()
@@ -193,18 +215,22 @@ class Sender:
             self._first_at = time.monotonic()
         return out
 
-    def _spill(self) -> None:
-        """Moves the memory queue to disk as batches. Lock held."""
+    def _take_all(self) -> List[Row]:
+        """The memory queue as batches, each with its key. Lock held."""
         rows: List[Row] = []
         while self._mem:
             rows.extend(self._take())
-        self._store(rows)
+        return rows
+
+    def _spill(self) -> None:
+        """Moves the memory queue to disk. Lock held."""
+        self._store(self._take_all())
 
     def _store(self, rows: List[Row]) -> None:
         try:
             self.disk.put(rows)
         except (sqlite3.Error, OSError) as e:
-            self.stats["dropped_disk_error"] += len(rows)
+            self.count("dropped_disk_error", len(rows))
             logger.error(
                 "DROPPED %d events: cannot write the buffer %s: %s",
                 len(rows),
@@ -212,7 +238,7 @@ class Sender:
                 e,
             )
         except BufferFull as e:
-            self.stats["dropped_buffer_full"] += e.dropped
+            self.count("dropped_buffer_full", e.dropped)
             self._dropped_since_log += e.dropped
             now = time.monotonic()
             if now - self._last_full_log >= _FULL_LOG_EVERY:
@@ -243,7 +269,7 @@ class Sender:
         if 200 <= st < 300:
             if from_disk:
                 self.disk.remove(batch)
-            self.stats["sent"] += len(batch)
+            self.count("sent", len(batch))
             if self._failing_since is not None:
                 logger.warning("parley accepts events again after %s", _since(self._failing_since))
                 self._failing_since = None
@@ -251,7 +277,7 @@ class Sender:
         if st == 0 or st >= 500 or st in _RETRYABLE_4XX or st in _CONFIG_4XX:
             if not from_disk:
                 self._store(batch)
-            self.stats["retries"] += 1
+            self.count("retries", 1)
             delay = min(self.cfg.retry_max_delay, max(0.1, delay * 2))
             if resp.retry_after is not None:
                 delay = min(self.cfg.retry_max_delay, max(delay, resp.retry_after))
@@ -293,7 +319,7 @@ class Sender:
         rest = [r for r in batch if r not in bad]
         if rest:
             self.disk.rekey([(new_key(), [r[0] for r in rest])])
-        self.stats["rejected"] += len(bad)
+        self.count("rejected", len(bad))
         logger.error(
             "parley rejected %d event(s) (HTTP %d, error_code %s, %s); dropped "
             "them, %d others of the batch are resent",
