@@ -91,6 +91,9 @@ class ParleyEventBroker(EventBroker):
         logger.debug("close took %.2fs", time.monotonic() - start)
 
     def stats(self) -> Dict[str, int]:
-        """Counters: published, sent, retries, rejected, dropped_buffer_full,
-        unserializable, and buffered (events on disk now)."""
+        """Counters: published, sent, retries, resent (events sent again
+        after an attempt whose answer was lost: with a parley that does not
+        deduplicate by Idempotency-Key, they may have arrived twice),
+        rejected, dropped_buffer_full, dropped_disk_error, unserializable,
+        and buffered (events on disk now)."""
         return self._sender.counters()

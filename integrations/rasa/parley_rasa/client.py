@@ -21,6 +21,8 @@ class Response:
     error_code: Optional[int] = None
     line: Optional[int] = None  # 1-based NDJSON line parley rejected
     reason: str = ""  # connection error; never the request's events
+    # parley may have accepted the request: sent, but no answer came.
+    unknown_outcome: bool = False
 
 
 class Client:
@@ -63,7 +65,10 @@ class Client:
                 )
                 if attempt == 1 and reused and stale:
                     continue
-                return Response(0, reason=f"{type(e).__name__}: {e}")
+                # Refused: nothing was sent. Anything later may have been
+                # accepted by parley before the answer was lost.
+                refused = isinstance(e, ConnectionRefusedError)
+                return Response(0, reason=f"{type(e).__name__}: {e}", unknown_outcome=not refused)
         out = Response(resp.status, retry_after=_seconds(resp.getheader("Retry-After")))
         if 400 <= resp.status < 600:
             try:

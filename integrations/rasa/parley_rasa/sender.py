@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from typing import Deque, Dict, List, Optional, Tuple
+from typing import Deque, Dict, List, Optional, Set, Tuple
 
 from .buffer import BufferFull, DiskBuffer, Row
 from .client import Client, Response
@@ -53,6 +53,8 @@ class Sender:
         self._closed = False
         self._failing_since: Optional[float] = None
         self._retry_at = 0.0
+        # Keys of batches that may have reached parley without an answer.
+        self._unknown: Set[str] = set()
         self._last_full_log = 0.0
         self._dropped_since_log = 0
         self.stats: Dict[str, int] = collections.Counter()
@@ -270,6 +272,9 @@ class Sender:
             if from_disk:
                 self.disk.remove(batch)
             self.count("sent", len(batch))
+            if batch[0][1] in self._unknown:
+                self._unknown.discard(batch[0][1])
+                self.count("resent", len(batch))
             if self._failing_since is not None:
                 logger.warning("parley accepts events again after %s", _since(self._failing_since))
                 self._failing_since = None
@@ -278,6 +283,8 @@ class Sender:
             if not from_disk:
                 self._store(batch)
             self.count("retries", 1)
+            if resp.unknown_outcome:
+                self._unknown.add(batch[0][1])
             delay = min(self.cfg.retry_max_delay, max(0.1, delay * 2))
             if resp.retry_after is not None:
                 delay = min(self.cfg.retry_max_delay, max(delay, resp.retry_after))

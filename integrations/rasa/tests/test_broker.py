@@ -39,6 +39,9 @@ class FakeParley:
                 key = self.headers.get("Idempotency-Key")
                 outer.requests.append((key, lines, dict(self.headers)))
                 status, reply = answer(len(outer.requests), key, lines)
+                if status == "drop":  # took the request, never answers
+                    self.close_connection = True
+                    return
                 if status == "hang":
                     outer.release.wait(60)
                     status, reply = 202, {"accepted": len(lines)}
@@ -133,6 +136,18 @@ def test_retry_reuses_the_batch_key_and_bytes(fake, tmp_path):
     got = [line for _, ls, _ in f.requests[1:] for line in ls]
     assert got == [json.dumps(event(i)).encode() for i in range(12)]
     assert b.stats()["retries"] == 1
+
+
+def test_a_lost_answer_is_retried_with_the_same_key_and_counted(fake, tmp_path):
+    f = fake(lambda n, key, lines: ("drop", None) if n == 1 else (202, {"accepted": len(lines)}))
+    b = ParleyEventBroker(cfg(tmp_path, f.url, batch_size=4))
+    for i in range(4):
+        b.publish(event(i))
+    wait_for("the batch to be resent", lambda: b.stats().get("sent", 0) == 4)
+    asyncio.run(b.close())
+    assert [k for k, _, _ in f.requests] == [f.requests[0][0]] * 2
+    assert f.requests[0][1] == f.requests[1][1]
+    assert b.stats()["resent"] == 4  # parley may hold them twice
 
 
 def test_a_rejected_event_is_dropped_alone_and_its_text_not_logged(fake, tmp_path, caplog):

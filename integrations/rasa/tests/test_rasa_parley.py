@@ -5,6 +5,7 @@ rows parley writes are byte-identical to those of Rasa's SQLEventBroker."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 
@@ -12,6 +13,7 @@ import pytest
 from conftest import SQLITE_BROKER, fixture_events, sqlite_rows, wait_for
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.brokers.sql import SQLEventBroker
+from rasa.core.exporter import Exporter
 from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import Event
@@ -124,3 +126,35 @@ def test_tracker_store_rows_byte_identical_to_rasa_sql_broker(
     for f in (tmp_path / "plugin-buffer").iterdir():
         if f.suffix in (".sqlite", ".lock"):
             assert stat.S_IMODE(os.stat(f).st_mode) == 0o600, f
+
+
+def test_rasa_export_through_the_broker(parley_factory, tmp_path, monkeypatch):
+    """`rasa export`'s Exporter publishes a tracker store's events and then
+    closes the broker: everything arrives, as SQLEventBroker writes it but
+    for one difference parley makes: rasa export puts sender_id last, and
+    POST /events stores it first (as Rasa's tracker stores publish it)."""
+    parley = parley_factory(SQLITE_BROKER)
+    monkeypatch.chdir(tmp_path)
+    store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "trackers.db"))
+
+    async def run():
+        await save_all(store)
+        broker = ParleyEventBroker(url=parley.url, buffer_dir="buf", batch_size=10)
+        assert broker.is_ready()  # rasa export checks it first
+        exported = await Exporter(store, broker, "endpoints.yml").publish_events()
+        reference = SQLEventBroker(db=str(tmp_path / "rasa-events.db"))
+        assert await Exporter(store, reference, "endpoints.yml").publish_events() == exported
+        return broker.stats(), exported
+
+    stats, exported = asyncio.run(run())
+    assert stats["sent"] == exported and stats["buffered"] == 0, stats
+    want = sqlite_rows(tmp_path / "rasa-events.db")
+    got_path = parley.workdir / "events.db"
+    wait_for("parley to write every event", lambda: len(sqlite_rows(got_path)) >= len(want))
+    assert want[0][1].endswith(f'"sender_id": "{want[0][0]}"}}')
+
+    def sender_first(data):
+        ev = json.loads(data)
+        return json.dumps({"sender_id": ev.pop("sender_id"), **ev})
+
+    assert sqlite_rows(got_path) == [(s, sender_first(d)) for s, d in want]
