@@ -94,6 +94,7 @@ class ParleyEventBroker(EventBroker):
         """Counters: published, sent, retries, resent (events sent again
         after an attempt whose answer was lost: with a parley that does not
         deduplicate by Idempotency-Key, they may have arrived twice),
-        rejected, dropped_buffer_full, dropped_disk_error, unserializable,
+        rejected, dropped_buffer_full, dropped_disk_error, dropped_after_close,
+        unserializable,
         and buffered (events on disk now)."""
         return self._sender.counters()

@@ -76,9 +76,10 @@ class Sender:
             self._seq += 1
             self.count("published", 1)
             if self._closed:
-                # After close (an atexit flush, or a late publish): straight
-                # to disk for the next run.
-                self._store([(self._seq, new_key(), line)])
+                # Rasa publishes nothing after close(); if something does,
+                # say so rather than lose it quietly.
+                self.count("dropped_after_close", 1)
+                logger.error("an event was published after close(); dropped")
                 return
             first = not self._mem
             if first:
@@ -167,10 +168,13 @@ class Sender:
             except Exception:
                 if self._closed:
                     return  # close() gave up waiting and kept the batch
-                # A bug or a broken disk must not stop delivery for good.
+                # A bug or a broken disk must not stop delivery for good, nor
+                # lose the batch at hand (stored again, it is a no-op).
                 logger.exception("sender error; retrying")
                 with self._cond:
+                    rows, self._inflight = self._inflight, []
                     self._retry_at = time.monotonic() + self.cfg.retry_max_delay
+                self._store(rows)
 
     def _next_step(self) -> Tuple[str, List[Row]]:
         """What to do next, waiting for it if need be. Lock held.
