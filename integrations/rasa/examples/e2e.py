@@ -1,7 +1,8 @@
 """The real-bot end to end of issue #16 (run by e2e.sh, in the full Rasa venv).
 
 Run 1: `rasa run --enable-api` with parley_rasa.ParleyEventBroker, a real
-`parley serve` publishing to Kafka topic A. Run 2: the same model with
+`parley serve` publishing to Kafka topic A, stopped (SIGTERM) during
+conversations 10-14 and started again for 15-19. Run 2: the same model with
 Rasa's own `type: kafka` broker on topic B. The same 20 conversations go
 through Rasa's REST channel each time; then both topics are read and each
 conversation's events compared (types, texts, intents, entities, slots,
@@ -79,8 +80,11 @@ def conversation(i):
     ]
 
 
-def run_bot(a, work: Path, label: str, endpoints: str) -> float:
-    """Starts rasa run with endpoints, holds the conversations, stops it."""
+def run_bot(a, work: Path, label: str, endpoints: str, phases) -> list:
+    """Starts rasa run with endpoints, holds the conversations, stops it.
+
+    phases: (conversation numbers, a function to call first) in turn; the
+    seconds each phase's conversations took are returned."""
     (work / f"{label}-endpoints.yml").write_text(endpoints)
     port = free_port()
     env = dict(os.environ, PARLEY_TOKEN=TOKEN, RASA_TELEMETRY_ENABLED="false")
@@ -110,7 +114,6 @@ def run_bot(a, work: Path, label: str, endpoints: str) -> float:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(f"rasa run ({label}) to load the model", answers(base + "/status"), 180)
-        start = time.monotonic()
 
         def talk(i):
             sender, turns = conversation(i)
@@ -124,9 +127,13 @@ def run_bot(a, work: Path, label: str, endpoints: str) -> float:
                         f"rasa-e2e: FAIL: {label} {sender}: {text!r} -> {got}, want {want}"
                     )
 
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(talk, range(a.conversations)))
-        took = time.monotonic() - start
+        took = []
+        for numbers, before in phases:
+            before()
+            start = time.monotonic()
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(talk, numbers))
+            took.append(round(time.monotonic() - start, 2))
     finally:
         rasa.send_signal(signal.SIGTERM)  # Rasa closes its event broker
         try:
@@ -181,6 +188,39 @@ def by_conversation(values):
     return dict(out)
 
 
+def noop() -> None:
+    pass
+
+
+class Parley:
+    """parley serve, stopped (SIGTERM) and started again in one directory."""
+
+    def __init__(self, binary, workdir: Path) -> None:
+        self.binary, self.workdir = binary, workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        out = open(self.workdir / f"parley-{self.starts}.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [self.binary, "serve", "--addr", f"127.0.0.1:{self.port}", "--auth-token", TOKEN],
+            cwd=self.workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        out.close()
+        wait_for("parley serve", answers(self.url + "/health"), 60)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(60)
+            self.proc = None
+
+
 def spool_depth(parley_url) -> float:
     _, body = http("GET", parley_url + "/metrics")
     total = 0.0
@@ -214,37 +254,39 @@ def main() -> None:
             f"event_broker:\n  type: kafka\n  url: {a.seeds}\n  topic: {topic_parley}\n"
             "  security_protocol: PLAINTEXT\n  partition_by_sender: true\n"
         )
-        pport = free_port()
-        purl = f"http://127.0.0.1:{pport}"
-        plog = open(pwork / "parley.log", "wb")  # noqa: SIM115
-        parley = subprocess.Popen(
-            [a.parley, "serve", "--addr", f"127.0.0.1:{pport}", "--auth-token", TOKEN],
-            cwd=pwork,
-            stdout=plog,
-            stderr=subprocess.STDOUT,
-        )
-        plog.close()
+        parley = Parley(a.parley, pwork)
+        parley.start()
         try:
-            wait_for("parley serve", answers(purl + "/health"), 60)
+            # parley is stopped for conversations 10-14 (Rasa must answer as
+            # usual, the plugin buffers) and back for 15-19.
             t1 = run_bot(
                 a,
                 a.work,
                 "plugin",
                 (
                     "event_broker:\n  type: parley_rasa.ParleyEventBroker\n"
-                    f"  url: {purl}\n  token: ${{PARLEY_TOKEN}}\n  buffer_dir: plugin-buffer\n"
+                    f"  url: {parley.url}\n  token: ${{PARLEY_TOKEN}}\n"
+                    "  buffer_dir: plugin-buffer\n"
                 ),
+                [
+                    (range(0, 10), noop),
+                    (range(10, 15), parley.stop),
+                    (range(15, a.conversations), parley.start),
+                ],
             )
-            wait_for("parley to deliver every event to Kafka", lambda: spool_depth(purl) == 0, 60)
+            wait_for(
+                "parley to deliver every event to Kafka",
+                lambda: spool_depth(parley.url) == 0,
+                60,
+            )
         finally:
-            parley.send_signal(signal.SIGTERM)
-            parley.wait(60)
+            parley.stop()
         rasa_log = (a.work / "plugin-rasa.log").read_text(errors="replace")
         closed = [ln for ln in rasa_log.splitlines() if "parley_rasa" in ln and "closed;" in ln]
-        if not closed or "buffered=0" not in closed[-1]:
+        if not closed or "buffered=0" not in closed[-1] or "retries=" not in closed[-1]:
             raise SystemExit(
-                "rasa-e2e: FAIL: the plugin did not close with an empty buffer:\n"
-                + "\n".join(closed or rasa_log.splitlines()[-30:])
+                "rasa-e2e: FAIL: the plugin did not retry during the outage and close "
+                "with an empty buffer:\n" + "\n".join(closed or rasa_log.splitlines()[-30:])
             )
         log("plugin " + closed[-1].split("closed; ", 1)[1])
 
@@ -257,6 +299,7 @@ def main() -> None:
                 f"event_broker:\n  type: kafka\n  url: {a.seeds}\n  topic: {topic_rasa}\n"
                 "  security_protocol: PLAINTEXT\n  partition_by_sender: true\n"
             ),
+            [(range(0, 10), noop), (range(10, 15), noop), (range(15, a.conversations), noop)],
         )
 
         via_parley = by_conversation(read_topic(a.seeds, topic_parley))
@@ -288,8 +331,9 @@ def main() -> None:
         "conversations": a.conversations,
         "events_via_parley": n1,
         "events_via_rasa_kafka": n2,
-        "seconds_talking_plugin": round(t1, 2),
-        "seconds_talking_rasa_kafka": round(t2, 2),
+        # Per phase: conversations 0-9, 10-14 (parley stopped), 15-19.
+        "seconds_talking_plugin": t1,
+        "seconds_talking_rasa_kafka": t2,
     }
     (a.work / "report.json").write_text(
         json.dumps({"summary": summary, "failures": fails}, indent=1)

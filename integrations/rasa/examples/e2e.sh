@@ -5,7 +5,8 @@
 #
 #   1. rasa train (KeywordIntentClassifier + RegexEntityExtractor + RulePolicy)
 #   2. rasa run --enable-api with parley_rasa.ParleyEventBroker -> parley serve
-#      -> Kafka topic A; 20 conversations through POST /webhooks/rest/webhook
+#      -> Kafka topic A; 20 conversations through POST /webhooks/rest/webhook,
+#      parley stopped during 10-14 and started again for 15-19
 #   3. the same with Rasa's own `type: kafka` broker -> topic B
 #   4. each conversation's events in A and B compared (e2e.py)
 #

@@ -53,6 +53,7 @@ class Sender:
         self._closed = False
         self._failing_since: Optional[float] = None
         self._retry_at = 0.0
+        self._close_tried = False
         # Keys of batches that may have reached parley without an answer.
         self._unknown: Set[str] = set()
         self._last_full_log = 0.0
@@ -184,10 +185,15 @@ class Sender:
         _STORE: store rows. _AGAIN: look again. _STOP: close.
         """
         now = time.monotonic()
-        if self._closing and (now >= self._deadline or self._failing_since is not None):
-            # Out of time, or parley is down while closing: the rest waits
-            # on disk for the next run.
-            return _STOP, []
+        if self._closing:
+            if now >= self._deadline:
+                return _STOP, []  # out of time: the rest waits on disk
+            if self._failing_since is not None:
+                if self._close_tried:
+                    return _STOP, []  # parley is still down
+                # parley may be back: one attempt now, not after the delay.
+                self._close_tried = True
+                self._retry_at = 0.0
         if now < self._retry_at:
             if self._failing_since is not None and self._mem:
                 return _STORE, self._take_all()  # on disk while parley is down
