@@ -38,7 +38,7 @@ class FakeParley:
                 lines = [line for line in body.split(b"\n") if line]
                 key = self.headers.get("Idempotency-Key")
                 outer.requests.append((key, lines, dict(self.headers)))
-                status, reply = answer(len(outer.requests), key, lines)
+                status, reply, *extra = answer(len(outer.requests), key, lines)
                 if status == "drop":  # took the request, never answers
                     self.close_connection = True
                     return
@@ -49,6 +49,8 @@ class FakeParley:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in extra[0].items() if extra else ():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -148,6 +150,21 @@ def test_a_lost_answer_is_retried_with_the_same_key_and_counted(fake, tmp_path):
     assert [k for k, _, _ in f.requests] == [f.requests[0][0]] * 2
     assert f.requests[0][1] == f.requests[1][1]
     assert b.stats()["resent"] == 4  # parley may hold them twice
+
+
+def test_close_tries_once_more_when_parley_is_back(fake, tmp_path):
+    f = fake(
+        lambda n, key, lines: (
+            (503, {}, {"Retry-After": "60"}) if n == 1 else (202, {"accepted": len(lines)})
+        )
+    )
+    # The next attempt would come only after 60 s; close does not wait for it.
+    b = ParleyEventBroker(cfg(tmp_path, f.url, retry_max_delay=60, close_timeout=5))
+    for i in range(3):
+        b.publish(event(i))
+    wait_for("the first attempt to fail", lambda: b.stats().get("retries", 0) == 1)
+    asyncio.run(asyncio.wait_for(b.close(), 20))
+    assert b.stats()["sent"] == 3 and b.stats()["buffered"] == 0
 
 
 def test_a_rejected_event_is_dropped_alone_and_its_text_not_logged(fake, tmp_path, caplog):
