@@ -3,7 +3,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: test vet integration fault services bench fuzz build rasa-plugin rasa-e2e
+.PHONY: test vet integration fault services bench fuzz build client-compat rasa-plugin rasa-e2e
 
 build:
 	$(GO) build -o bin/parley ./cmd/parley
@@ -29,6 +29,11 @@ fault:
 
 services:
 	@scripts/services.sh up
+
+# Third-party consumer clients (pymapr-kafkarest from PyPI, kafka-rest from
+# npm, pinned, cached outside the clone) driven against parley serve.
+client-compat:
+	scripts/client-compat.sh
 
 # parley_rasa (integrations/rasa): ruff and pytest in a Rasa 3.6.21 venv,
 # against a real parley serve (and Kafka when the services are up).

@@ -178,9 +178,10 @@ type consumeClient struct {
 
 // apiError is an error answer of the API.
 type apiError struct {
-	Status  int
-	Code    int    `json:"error_code"`
-	Message string `json:"message"`
+	Status     int
+	Code       int    `json:"error_code"`
+	Message    string `json:"message"`
+	RetryAfter time.Duration
 }
 
 func (e *apiError) Error() string {
@@ -190,14 +191,48 @@ func (e *apiError) Error() string {
 	return fmt.Sprintf("consumer API: %s (error %d)", e.Message, e.Code)
 }
 
+// Rate-limited calls are retried after the server's Retry-After, a few
+// times, waiting at most maxRetryAfter each.
+const (
+	rateLimitRetries = 5
+	maxRetryAfter    = 30 * time.Second
+)
+
+// retryAfter reads Retry-After (seconds), 1s when absent.
+func retryAfter(h http.Header) time.Duration {
+	secs, err := strconv.Atoi(h.Get("Retry-After"))
+	if err != nil || secs < 1 {
+		return time.Second
+	}
+	return min(time.Duration(secs)*time.Second, maxRetryAfter)
+}
+
 func (c *consumeClient) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
+	var payload []byte
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return err
 		}
-		rd = bytes.NewReader(b)
+		payload = b
+	}
+	for attempt := 0; ; attempt++ {
+		err := c.doOnce(ctx, method, path, payload, out)
+		var ae *apiError
+		if !errors.As(err, &ae) || ae.Status != http.StatusTooManyRequests || attempt >= rateLimitRetries {
+			return err
+		}
+		c.log.Info("rate limited; retrying", "path", path, "after", ae.RetryAfter)
+		if !broker.Sleep(ctx, ae.RetryAfter) {
+			return err
+		}
+	}
+}
+
+func (c *consumeClient) doOnce(ctx context.Context, method, path string, payload []byte, out any) error {
+	var rd io.Reader
+	if payload != nil {
+		rd = bytes.NewReader(payload)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
@@ -217,7 +252,7 @@ func (c *consumeClient) do(ctx context.Context, method, path string, body, out a
 		return err
 	}
 	if resp.StatusCode >= 300 {
-		e := &apiError{Status: resp.StatusCode}
+		e := &apiError{Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header)}
 		_ = json.Unmarshal(data, e)
 		return e
 	}
@@ -350,8 +385,10 @@ func runConsume(ctx context.Context, f *consumeFlags, stdout io.Writer, log *slo
 	}
 	p := &printer{w: bufio.NewWriter(stdout), records: f.records, last: map[int32]int64{}}
 	defer func() {
-		// Commit and leave even when interrupted.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		// Commit and delete the instance on every way out, Ctrl-C too (the
+		// command's context ends on SIGINT and SIGTERM): a left-over
+		// instance would hold its partitions until it expires.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		p.w.Flush()
 		if err := c.commit(cctx, p); err != nil {
@@ -475,7 +512,11 @@ func (c *consumeClient) follow(ctx context.Context, p *printer) error {
 			attempt = 0 // the stream delivered: a new outage starts over
 		}
 		attempt++
-		if !broker.Sleep(ctx, bo.Delay(attempt)) {
+		delay := bo.Delay(attempt)
+		if errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests {
+			delay = max(delay, ae.RetryAfter)
+		}
+		if !broker.Sleep(ctx, delay) {
 			return nil
 		}
 	}
@@ -504,7 +545,7 @@ func (c *consumeClient) stream(ctx context.Context, p *printer, lastID *string) 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
-		e := &apiError{Status: resp.StatusCode}
+		e := &apiError{Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header)}
 		_ = json.NewDecoder(resp.Body).Decode(e)
 		return e
 	}

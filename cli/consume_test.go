@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +19,13 @@ import (
 
 // consumeServer serves the consumer API over dir/events.db.
 func consumeServer(t *testing.T, dir string, cfg consumer.Config) *httptest.Server {
+	t.Helper()
+	srv, _ := consumeHandler(t, dir, cfg)
+	return srv
+}
+
+// consumeHandler is consumeServer, with the handler.
+func consumeHandler(t *testing.T, dir string, cfg consumer.Config) (*httptest.Server, *consumer.Handler) {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqldb.Open(ctx, sqldb.Options{Dialect: sqldb.SQLite, DB: filepath.Join(dir, "events.db")})
@@ -38,7 +47,97 @@ func consumeServer(t *testing.T, dir string, cfg consumer.Config) *httptest.Serv
 		src.Close(ctx)
 		db.Close()
 	})
-	return srv
+	return srv, h
+}
+
+// The README's command, three times in a row against the default
+// configuration (rate limit included): each run prints the next three
+// events and leaves no instance behind.
+func TestConsumeThreeRunsInARow(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := run(t, dir, fixtures.EventsNDJSON(), "publish"); err != nil {
+		t.Fatal(err)
+	}
+	want := fixtures.RasaBytes()
+	if len(want) < 9 {
+		t.Fatalf("the fixtures hold %d events, want 9 or more", len(want))
+	}
+	srv, h := consumeHandler(t, dir, consumer.DefaultConfig())
+	for i := range 3 {
+		out, err := run(t, dir, nil, "consume", "--url", srv.URL, "--group", "demo", "--from", "earliest", "--count", "3")
+		if err != nil {
+			t.Fatalf("run %d: %v: %s", i+1, err, out)
+		}
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		if len(lines) != 3 {
+			t.Fatalf("run %d printed %d lines: %q", i+1, len(lines), out)
+		}
+		for j, l := range lines {
+			if l != string(want[3*i+j]) {
+				t.Fatalf("run %d line %d:\n got %s\nwant %s", i+1, j+1, l, want[3*i+j])
+			}
+		}
+		if n := h.ConsumerCount(); n != 0 {
+			t.Fatalf("run %d left %d consumer instances", i+1, n)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while the command writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Interrupted (Ctrl-C ends the command's context), consume still deletes
+// its instance.
+func TestConsumeDeletesItsInstanceWhenInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := run(t, dir, fixtures.EventsNDJSON(), "publish"); err != nil {
+		t.Fatal(err)
+	}
+	srv, h := consumeHandler(t, dir, consumer.DefaultConfig())
+	t.Chdir(dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := New()
+	out := &syncBuffer{}
+	cmd.SetOut(out)
+	cmd.SetErr(out)
+	cmd.SetArgs([]string{"consume", "--url", srv.URL, "--group", "interrupted", "--follow", "--from", "earliest"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for h.ConsumerCount() == 0 || !strings.Contains(out.String(), "\n") {
+		if time.Now().After(deadline) {
+			t.Fatalf("consume did not start reading: %q", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("interrupted consume: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("consume did not stop when interrupted")
+	}
+	if n := h.ConsumerCount(); n != 0 {
+		t.Fatalf("%d consumer instances left after Ctrl-C", n)
+	}
 }
 
 // TestConsumePrintsRasaBytes publishes the fixtures with parley publish

@@ -2,12 +2,14 @@ package consumer
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,7 +58,18 @@ func writeJSON(w http.ResponseWriter, status int, contentType string, v any) err
 	return err
 }
 
-func writeError(w http.ResponseWriter, e *Error) {
+func writeError(w http.ResponseWriter, e *Error) { writeErrorAs(w, e, "application/json") }
+
+// errorType is the content type of a route's errors: Confluent's clients
+// get Confluent's vendor type, as from its REST Proxy.
+func errorType(rt *route) string {
+	if rt.tag == tagConfluent {
+		return "application/vnd.kafka.v2+json"
+	}
+	return "application/json"
+}
+
+func writeErrorAs(w http.ResponseWriter, e *Error, contentType string) {
 	if e.RetryAfter > 0 {
 		secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
@@ -65,7 +78,7 @@ func writeError(w http.ResponseWriter, e *Error) {
 		Code    int    `json:"error_code"`
 		Message string `json:"message"`
 	}{e.Code, e.Message})
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(e.Status)
 	_, _ = w.Write(body)
@@ -135,9 +148,11 @@ func (h *Handler) partitionOffsets(w http.ResponseWriter, r *http.Request, rc *r
 
 // parseSettings reads a create body: Mix's and Confluent's consumer
 // configuration, whose values clients send as strings ("1000", "false")
-// or as JSON numbers and booleans.
+// or as JSON numbers and booleans. auto.commit.enable defaults to false on
+// the Mix paths (Mix's documented create body; Nuance's client commits by
+// hand without sending it) and to true on Confluent's (Kafka's default).
 func (h *Handler) parseSettings(raw map[string]json.RawMessage, confluent bool) (settings, string, error) {
-	s := settings{reset: ResetLatest, autoCommit: true, fetchMinBytes: -1, binary: confluent}
+	s := settings{reset: ResetLatest, autoCommit: confluent, fetchMinBytes: -1, binary: confluent}
 	var name string
 	for k, v := range raw {
 		val, err := scalar(v)
@@ -145,9 +160,9 @@ func (h *Handler) parseSettings(raw map[string]json.RawMessage, confluent bool) 
 			return s, "", invalidConfig("%q: %v", k, err)
 		}
 		switch k {
-		case "name":
+		case "name", "id": // id: Confluent's v1 API
 			if !confluent {
-				return s, "", invalidConfig("\"name\": the consumer-name header names the consumer")
+				return s, "", invalidConfig("%q: the consumer-name header names the consumer", k)
 			}
 			name = val
 		case "format":
@@ -165,8 +180,10 @@ func (h *Handler) parseSettings(raw map[string]json.RawMessage, confluent bool) 
 				s.reset = ResetEarliest
 			case "latest", "largest":
 				s.reset = ResetLatest
+			case "none":
+				s.reset = ResetNone
 			default:
-				return s, "", invalidConfig("auto.offset.reset %q must be earliest or latest", val)
+				return s, "", invalidConfig("auto.offset.reset %q must be earliest, latest or none", val)
 			}
 		case "auto.commit.enable":
 			b, err := strconv.ParseBool(val)
@@ -219,6 +236,9 @@ func (h *Handler) createMix(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	if err != nil {
 		return err
 	}
+	if err := h.checkGroup(r.Context(), rc); err != nil {
+		return err
+	}
 	if _, err := h.eng.create(r.Context(), rc.key, rc.owner, s); err != nil {
 		return err
 	}
@@ -244,6 +264,9 @@ func (h *Handler) createConfluent(w http.ResponseWriter, r *http.Request, rc *re
 		name = "rest-consumer-" + uuid.NewString()
 	}
 	rc.key.name = name
+	if err := h.checkGroup(r.Context(), rc); err != nil {
+		return err
+	}
 	if _, err := h.eng.create(r.Context(), rc.key, rc.owner, s); err != nil {
 		return err
 	}
@@ -299,7 +322,14 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		return invalid("The body must list the topics: {\"topics\": [\"...\"]}.")
 	}
 	if b.TopicPattern != "" {
-		return invalid("topic_pattern is not supported; list the topics.")
+		if len(b.Topics) > 0 {
+			return invalid("Give either topics or topic_pattern, not both.")
+		}
+		topics, err := h.matchTopics(r.Context(), rc, b.TopicPattern)
+		if err != nil {
+			return err
+		}
+		b.Topics = topics
 	}
 	if len(b.Topics) == 0 {
 		return invalid("The body must list at least one topic: {\"topics\": [\"...\"]}.")
@@ -313,6 +343,33 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		return err
 	}
 	return noContent(w)
+}
+
+// matchTopics returns the source's topics the token may read that the
+// regular expression matches as a whole (Kafka's pattern subscription),
+// as of now: a topic created later needs a new subscription.
+func (h *Handler) matchTopics(ctx context.Context, rc *reqCtx, pattern string) ([]string, error) {
+	if len(pattern) > 1024 {
+		return nil, invalid("topic_pattern is longer than 1024 bytes.")
+	}
+	re, err := regexp.Compile("^(?:" + pattern + ")$")
+	if err != nil {
+		return nil, invalid("topic_pattern %q is not a regular expression: %v.", pattern, err)
+	}
+	all, err := h.src.Topics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, t := range all {
+		if re.MatchString(t) && rc.allow(t) == nil {
+			out = append(out, t)
+		}
+	}
+	if len(out) == 0 {
+		return nil, apiErr(http.StatusNotFound, CodeTopicNotFound, "No topic you may read matches topic_pattern %q.", pattern)
+	}
+	return out, nil
 }
 
 // checkTopic checks the token may read topic and that it exists.
@@ -408,23 +465,18 @@ func (h *Handler) readOptionsFor(q url.Values, rc *reqCtx) (readOptions, error) 
 	}
 	if v := q.Get("timeout"); v != "" {
 		ms, err := strconv.ParseInt(v, 10, 64)
-		switch {
-		case err != nil:
-			return o, invalid("timeout %q is not a number of milliseconds.", v)
-		case ms >= 0:
-			o.wait = time.Duration(ms) * time.Millisecond
+		if err != nil || ms < 0 {
+			return o, invalid("timeout %q must be a number of milliseconds, 0 or more.", v)
 		}
-		// -1, Confluent's default, keeps the consumer's timeout.
+		o.wait = time.Duration(ms) * time.Millisecond
 	}
 	o.wait = min(o.wait, h.cfg.MaxWait)
 	if v := q.Get("max_bytes"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
-		switch {
-		case err != nil:
-			return o, invalid("max_bytes %q is not a number.", v)
-		case n > 0:
-			o.maxBytes = min(n, h.cfg.MaxBytes)
+		if err != nil || n <= 0 {
+			return o, invalid("max_bytes %q must be a number of bytes, 1 or more.", v)
 		}
+		o.maxBytes = min(n, h.cfg.MaxBytes)
 	}
 	return o, nil
 }
@@ -482,9 +534,21 @@ func (h *Handler) records(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 	if f.valueOnly, err = valueOnlyParam(q); err != nil {
 		return err
 	}
+	v1 := rc.route.op == "confluentV1ReadTopic"
+	if err := checkAccept(r, rc.in.settings.binary, v1); err != nil {
+		return err
+	}
+	if v1 {
+		if err := h.v1Subscribe(r, rc); err != nil {
+			return err
+		}
+	}
 	recs, err := rc.in.read(r.Context(), opts)
 	if err != nil {
 		return err
+	}
+	for _, ev := range rc.in.takeResets() {
+		w.Header().Add(ResetHeader, ev.describe())
 	}
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
@@ -494,6 +558,10 @@ func (h *Handler) records(w http.ResponseWriter, r *http.Request, rc *reqCtx) er
 	switch {
 	case f.ndjson:
 		ct = ndjsonType
+	case v1 && f.binary:
+		ct = "application/vnd.kafka.binary.v1+json"
+	case v1:
+		ct = "application/vnd.kafka.json.v1+json"
 	case rc.route.tag == tagConfluent && f.binary:
 		ct = "application/vnd.kafka.binary.v2+json"
 	case rc.route.tag == tagConfluent:
@@ -546,7 +614,9 @@ func (h *Handler) commit(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 	case len(*b.Offsets) > 0:
 		var offs []TopicPartitionOffset
 		if offs, err = rc.restOffsets(*b.Offsets, true); err == nil {
-			err = rc.in.commit(r.Context(), offs)
+			if err = h.checkCommit(r.Context(), offs); err == nil {
+				err = rc.in.commit(r.Context(), offs)
+			}
 		}
 	}
 	if err != nil {
@@ -558,6 +628,27 @@ func (h *Handler) commit(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		return err
 	}
 	return noContent(w)
+}
+
+// checkCommit refuses a commit past the end of a partition: the group
+// would wait there for records that do not exist yet and skip everything
+// written until then. (Kafka's brokers take any offset and leave the
+// consumer to reset on its next fetch; parley refuses, because the client
+// that commits such an offset has made a mistake it should hear about,
+// and a commit below the first offset held is still taken: reading from
+// it resets per auto.offset.reset, as in Kafka.)
+func (h *Handler) checkCommit(ctx context.Context, offs []TopicPartitionOffset) error {
+	for _, o := range offs {
+		b, err := h.src.Offsets(ctx, o.Topic, o.Partition)
+		if err != nil {
+			return err
+		}
+		if o.Offset > b.End {
+			return apiErr(http.StatusConflict, CodeOffsetOutOfRange, "Offset out of range: %s[%d] holds offsets %d to %d; the last record processed can be at most %d, and %d was committed.",
+				o.Topic, o.Partition, b.Beginning, b.End-1, b.End-1, o.Offset-1)
+		}
+	}
+	return nil
 }
 
 func (h *Handler) committed(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {

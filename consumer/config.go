@@ -18,6 +18,7 @@ import (
 //	    - client_id: analytics
 //	      client_secret_hash: pbkdf2-sha256$600000$...   # parley consume hash-secret
 //	      topics: [rasa_core_events]
+//	      groups: [analytics, "analytics-*"]   # optional: the groups reserved for the client
 //	  signing_key: ${PARLEY_TOKEN_KEY}
 //	  token_ttl: 15m
 //	  consumer_idle_timeout: 5m
@@ -49,11 +50,14 @@ type Config struct {
 	// for this long (key consumer_idle_timeout, default 5m, as Confluent's
 	// consumer.instance.timeout.ms).
 	IdleTimeout time.Duration
-	// RateLimit is the sustained requests per second allowed per consumer
-	// group (key rate_limit, default 10, as Mix); 0 disables limiting.
+	// RateLimit is the sustained reads (records calls and SSE stream
+	// opens) per second allowed per consumer instance, and requests per
+	// second per address to /oauth2/token and, separately, /openapi.json
+	// (key rate_limit, default 10, as Mix); 0 disables limiting. Other
+	// calls, and calls naming no live instance, are not counted.
 	RateLimit float64
-	// RateBurst is how many requests a group may make at once (key
-	// rate_burst, default: RateLimit rounded up).
+	// RateBurst is how many of those may come at once (key rate_burst,
+	// default: RateLimit rounded up).
 	RateBurst int
 	// MaxRecords caps the records returned by one records request (key
 	// max_records, default 500, Kafka's max.poll.records).
@@ -180,6 +184,7 @@ func ParseConfig(sec *config.Section) (Config, error) {
 			ID:         cs.String("client_id", ""),
 			SecretHash: cs.String("client_secret_hash", ""),
 			Topics:     cs.StringList("topics", nil),
+			Groups:     cs.StringList("groups", nil),
 		}
 		switch {
 		case cl.ID == "":

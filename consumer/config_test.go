@@ -39,6 +39,10 @@ consumer_api:
     - client_id: crm
       client_secret_hash: "`+hash+`"
       topics: conversations, other
+      groups: [crm, "crm-*"]
+    - client_id: "appID:NMDP_app:geo:us:clientName:neap"
+      client_secret_hash: "`+hash+`"
+      topics: [conversations]
 `)
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +52,8 @@ consumer_api:
 		c.RequestTimeout != 2*time.Second || string(c.SigningKey) != "0123456789abcdef0123456789abcdef" {
 		t.Fatalf("parsed %+v", c)
 	}
-	if len(c.Clients) != 2 || c.Clients[1].ID != "crm" || strings.Join(c.Clients[1].Topics, ",") != "conversations,other" {
+	if len(c.Clients) != 3 || c.Clients[1].ID != "crm" || strings.Join(c.Clients[1].Topics, ",") != "conversations,other" ||
+		strings.Join(c.Clients[1].Groups, ",") != "crm,crm-*" || c.Clients[0].Groups != nil || c.Clients[2].ID != "appID:NMDP_app:geo:us:clientName:neap" {
 		t.Fatalf("clients %+v", c.Clients)
 	}
 }

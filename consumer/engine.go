@@ -161,8 +161,10 @@ func (e *engine) create(ctx context.Context, k instanceKey, owner string, s sett
 	c, err := e.src.NewConsumer(ctx, ConsumerOptions{
 		Group:     k.group,
 		Name:      k.name,
+		Owner:     owner,
 		Reset:     s.reset,
 		OnRevoked: in.onRevoked,
+		OnReset:   in.onReset,
 	})
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -12,16 +13,18 @@ import (
 // Confluent REST Proxy's and Mix's: the HTTP status followed by two digits.
 const (
 	CodeUnauthorized      = 40101 // no, bad or expired token
-	CodeForbidden         = 40301 // topic outside the token's scope, or a non-loopback caller in open mode
+	CodeForbidden         = 40301 // topic outside the token's scope, another client's group or instance, or a non-loopback caller in open mode
 	CodeNotFound          = 40400 // no such endpoint
 	CodeTopicNotFound     = 40401
 	CodePartitionNotFound = 40402
 	CodeConsumerNotFound  = 40403
 	CodeConsumerExpired   = 40404 // parley: the instance existed and expired
 	CodeMethodNotAllowed  = 40500
+	CodeNotAcceptable     = 40601 // Accept names no type the route answers with
 	CodeConsumerExists    = 40902
 	CodeIllegalState      = 40903
 	CodeStreamReplaced    = 40904 // parley: a newer SSE stream of the instance took over
+	CodeOffsetOutOfRange  = 40905 // parley: a commit past the end, or a read under auto.offset.reset=none of a position outside the partition
 	CodeInvalidRequest    = 42201
 	CodeInvalidConfig     = 42204 // Confluent's "Invalid consumer configuration"
 	CodeRateLimited       = 42901
@@ -80,6 +83,8 @@ func asAPIError(err error) *Error {
 		e = apiErr(http.StatusNotFound, CodeConsumerNotFound, "Consumer instance not found.")
 	case errors.Is(err, ErrConsumerExists):
 		e = apiErr(http.StatusConflict, CodeConsumerExists, "Consumer with specified consumer ID already exists in the specified consumer group.")
+	case errors.Is(err, ErrOffsetOutOfRange):
+		e = apiErr(http.StatusConflict, CodeOffsetOutOfRange, "Offset out of range: %s.", strings.TrimSuffix(err.Error(), ": "+ErrOffsetOutOfRange.Error()))
 	case errors.Is(err, ErrNotAssigned), errors.Is(err, ErrRebalanced):
 		e = illegalState("%v", err)
 	case errors.Is(err, ErrClosed):

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,14 +41,26 @@ type Handler struct {
 	log    *slog.Logger
 	eng    *engine
 	auth   *auth.Authority
-	lim    *limiter
+	lim    *limiter // reads, per consumer instance; calls outside instances, per caller
+	failed *limiter // failed authentications, per address
 	m      *metrics
 	routes []route
 	mux    *http.ServeMux
 	// shadowed maps the two-segment Mix paths, which Confluent's
 	// POST /consumers/{group} would otherwise match, to their methods.
 	shadowed map[string]string
+	// groups records the owners of consumer groups for sources that do
+	// not record them themselves (GroupOwners).
+	groupsMu sync.Mutex
+	groups   map[string]string
 }
+
+// Failed authentications allowed per address: a burst, then one a second,
+// so that a secret or a token cannot be guessed quickly.
+const (
+	authFailRate  = 1
+	authFailBurst = 20
+)
 
 // NewHandler makes the API's handler and starts its housekeeping (idle
 // consumer expiry); Close stops it.
@@ -92,7 +105,9 @@ func NewHandler(opts Options) (*Handler, error) {
 		log:    log,
 		auth:   a,
 		lim:    newLimiter(cfg.RateLimit, cfg.RateBurst),
+		failed: newLimiter(authFailRate, authFailBurst),
 		m:      m,
+		groups: map[string]string{},
 		routes: routes(),
 		mux:    http.NewServeMux(),
 	}
@@ -114,11 +129,16 @@ func setDefault[T int | int64 | time.Duration](v *T, def T) {
 }
 
 // Register adds the API's routes to mux (Go 1.22 method and path
-// patterns). Requests for other paths are the mux's to answer; ServeHTTP
-// answers them with a JSON 404 instead.
+// patterns), each also with a trailing slash (clients such as
+// pymapr-kafkarest add one). Requests for other paths are the mux's to
+// answer; ServeHTTP answers them with a JSON 404 instead.
 func (h *Handler) Register(mux *http.ServeMux) {
 	for _, rt := range h.routes {
-		mux.Handle(rt.pattern(), h.wrap(rt))
+		hh := h.wrap(rt)
+		mux.Handle(rt.pattern(), hh)
+		if !strings.HasSuffix(rt.path, "/") {
+			mux.Handle(rt.pattern()+"/{$}", hh)
+		}
 	}
 }
 
@@ -227,7 +247,7 @@ func (h *Handler) wrap(rt route) http.Handler {
 			if e.Status >= 500 {
 				h.log.Warn("consumer API request failed", "op", rt.op, "err", err)
 			}
-			writeError(sw, e)
+			writeErrorAs(sw, e, errorType(&rt))
 		}
 	})
 }
@@ -237,9 +257,26 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt *route) error
 	if h.Open() && !fromLoopback(r) {
 		return apiErr(http.StatusForbidden, CodeForbidden, "The consumer API has no clients configured (consumer_api.clients), so it only answers requests from loopback addresses.")
 	}
+	addr := remoteIP(r)
+	switch {
+	case rt.op == "token":
+		// Its own bucket per address: a token request (a slow hash to
+		// check) never competes with anything else.
+		if err := h.limit("token:"+addr, "token requests from one address"); err != nil {
+			return err
+		}
+	case rt.public:
+		if err := h.limit("public:"+addr, "requests from one address"); err != nil {
+			return err
+		}
+	}
 	if h.auth.Enabled() && !rt.public {
+		if err := h.authThrottled(addr); err != nil {
+			return err
+		}
 		c, err := h.authenticate(r)
 		if err != nil {
+			h.failed.allow(addr, time.Now())
 			w.Header().Set("WWW-Authenticate", `Bearer realm="parley", error="invalid_token"`)
 			return err
 		}
@@ -256,18 +293,6 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt *route) error
 	case keyGroup:
 		rc.key.group = r.PathValue("group")
 	}
-	limitKey := "group:" + rc.key.group
-	switch {
-	case rt.key == keyNone && rc.owner != "":
-		limitKey = "client:" + rc.owner
-	case rt.key == keyNone:
-		limitKey = "addr:" + remoteIP(r)
-	}
-	if ok, wait := h.lim.allow(limitKey, time.Now()); !ok {
-		e := apiErr(http.StatusTooManyRequests, CodeRateLimited, "Rate limit exceeded: at most %g requests a second per consumer group; retry after %s.", h.cfg.RateLimit, wait.Round(time.Millisecond))
-		e.RetryAfter = wait
-		return e
-	}
 	if rt.key != keyNone && !rt.create {
 		in, err := h.eng.get(rc.key, rc.owner)
 		if err != nil {
@@ -276,7 +301,37 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt *route) error
 		defer in.release()
 		rc.in = in
 	}
+	if rt.read {
+		// Reads are limited per instance, once it is known to exist: a
+		// call that fails to find its instance costs nothing.
+		if err := h.limit("instance:"+rc.key.group+"\x00"+rc.key.name, "reads per consumer instance"); err != nil {
+			return err
+		}
+	}
 	return rt.serve(h, w, r, rc)
+}
+
+// limit takes a token from key's bucket, or returns the 429.
+func (h *Handler) limit(key, what string) error {
+	ok, wait := h.lim.allow(key, time.Now())
+	if ok {
+		return nil
+	}
+	e := apiErr(http.StatusTooManyRequests, CodeRateLimited, "Rate limit exceeded: at most %g %s a second; retry after %s.", h.cfg.RateLimit, what, wait.Round(time.Millisecond))
+	e.RetryAfter = wait
+	return e
+}
+
+// authThrottled refuses an address that failed to authenticate too often
+// lately, before its credentials are looked at.
+func (h *Handler) authThrottled(addr string) error {
+	wait := h.failed.wait(addr, time.Now())
+	if wait <= 0 {
+		return nil
+	}
+	e := apiErr(http.StatusTooManyRequests, CodeRateLimited, "Too many failed authentications from this address; retry after %s.", wait.Round(time.Millisecond))
+	e.RetryAfter = wait
+	return e
 }
 
 // authenticate checks the bearer token.

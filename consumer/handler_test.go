@@ -166,6 +166,7 @@ func TestInstanceRouteErrors(t *testing.T) {
 
 func TestBodyErrors(t *testing.T) {
 	env := start(t, nil)
+	env.B.Produce(t, consumertest.Events(0, 3)) // offsets 1..3
 	c := env.API.Create("g", "c1", nil)
 	c2 := env.API.Create("g", "c2", nil)
 	c.Subscribe(topic)
@@ -178,7 +179,9 @@ func TestBodyErrors(t *testing.T) {
 	}{
 		{"subscribe: no body", "POST", "/consumers/subscription", c, nil, 422, consumer.CodeInvalidRequest},
 		{"subscribe: no topics", "POST", "/consumers/subscription", c, map[string]any{"topics": []string{}}, 422, consumer.CodeInvalidRequest},
-		{"subscribe: pattern", "POST", "/consumers/subscription", c, map[string]any{"topic_pattern": "rasa.*"}, 422, consumer.CodeInvalidRequest},
+		{"subscribe: pattern matching nothing", "POST", "/consumers/subscription", c, map[string]any{"topic_pattern": "crm.*"}, 404, consumer.CodeTopicNotFound},
+		{"subscribe: bad pattern", "POST", "/consumers/subscription", c, map[string]any{"topic_pattern": "rasa("}, 422, consumer.CodeInvalidRequest},
+		{"subscribe: pattern and topics", "POST", "/consumers/subscription", c, map[string]any{"topic_pattern": "rasa.*", "topics": []string{topic}}, 422, consumer.CodeInvalidRequest},
 		{"subscribe: misspelt field", "POST", "/consumers/subscription", c, map[string]any{"topic": topic}, 422, consumer.CodeInvalidRequest},
 		{"subscribe: unknown topic", "POST", "/consumers/subscription", c, map[string]any{"topics": []string{"nope"}}, 404, consumer.CodeTopicNotFound},
 		{"assign while subscribed", "POST", "/consumers/assignments", c, map[string]any{"partitions": []map[string]any{{"topic": topic, "partition": 0}}}, 409, consumer.CodeIllegalState},
@@ -186,6 +189,12 @@ func TestBodyErrors(t *testing.T) {
 		{"assign: no body", "POST", "/consumers/assignments", c, nil, 422, consumer.CodeInvalidRequest},
 		{"records: bad timeout", "GET", "/consumers/records?timeout=soon", c, nil, 422, consumer.CodeInvalidRequest},
 		{"records: bad max_bytes", "GET", "/consumers/records?max_bytes=x", c, nil, 422, consumer.CodeInvalidRequest},
+		{"records: negative timeout", "GET", "/consumers/records?timeout=-5", c, nil, 422, consumer.CodeInvalidRequest},
+		{"records: zero max_bytes", "GET", "/consumers/records?max_bytes=0", c, nil, 422, consumer.CodeInvalidRequest},
+		{"records: negative max_bytes", "GET", "/consumers/records?max_bytes=-1", c, nil, 422, consumer.CodeInvalidRequest},
+		{"commit: past the end", "POST", "/consumers/offsets", c, map[string]any{"offsets": []map[string]any{{"topic": topic, "partition": 0, "offset": 4}}}, 409, consumer.CodeOffsetOutOfRange},
+		{"commit: string partition past the end", "POST", "/consumers/offsets", c, map[string]any{"offsets": []map[string]any{{"topic": topic, "partition": "0", "offset": 99999}}}, 409, consumer.CodeOffsetOutOfRange},
+		{"commit: non-numeric partition", "POST", "/consumers/offsets", c, map[string]any{"offsets": []map[string]any{{"topic": topic, "partition": "zero", "offset": 1}}}, 422, consumer.CodeInvalidRequest},
 		{"commit: negative offset", "POST", "/consumers/offsets", c, map[string]any{"offsets": []map[string]any{{"topic": topic, "partition": 0, "offset": -3}}}, 422, consumer.CodeInvalidRequest},
 		{"commit: misspelt field", "POST", "/consumers/offsets", c, map[string]any{"offset": []int{1}}, 422, consumer.CodeInvalidRequest},
 		{"commit: unknown partition", "POST", "/consumers/offsets", c, map[string]any{"offsets": []map[string]any{{"topic": topic, "partition": 2, "offset": 1}}}, 404, consumer.CodePartitionNotFound},
@@ -207,7 +216,20 @@ func TestBodyErrors(t *testing.T) {
 			if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 				t.Fatalf("error content type %q", ct)
 			}
+			for _, param := range []string{"timeout", "max_bytes"} {
+				if strings.Contains(tc.path, param+"=") && !strings.Contains(string(r.Body), param) {
+					t.Fatalf("the error does not name %s: %s", param, r)
+				}
+			}
+			if tc.code == consumer.CodeOffsetOutOfRange && !strings.Contains(string(r.Body), "1 to 3") {
+				t.Fatalf("the error does not name the range: %s", r)
+			}
 		})
+	}
+	// The commits refused changed nothing.
+	r := c.Must(200, "POST", "/consumers/committed/offsets", map[string]any{"partitions": []map[string]any{{"topic": topic, "partition": 0}}})
+	if !strings.Contains(string(r.Body), `"offsets":[]`) {
+		t.Fatalf("refused commits were stored: %s", r)
 	}
 
 	// Reading before subscribing or assigning is an illegal state.
@@ -264,17 +286,31 @@ func TestUnknownRoutesAnswerJSON(t *testing.T) {
 
 func TestRateLimit(t *testing.T) {
 	env := start(t, func(c *consumer.Config) { c.RateLimit, c.RateBurst = 1, 2 })
-	c := env.API.Create("limited", "c1", nil) // takes one token
+	c := env.API.Create("limited", "c1", nil)
+	c.Subscribe(topic)
+	// Calls other than reads are not limited: a sequential walk-through
+	// never trips it.
+	for range 10 {
+		c.Must(200, "GET", "/consumers/subscription", nil)
+		c.Must(200, "GET", "/consumers/assignments", nil)
+	}
+	// 404s cost nothing.
+	ghost := env.API.Consumer("limited", "ghost")
+	for range 10 {
+		if r := ghost.Do("GET", "/consumers/records?timeout=0", nil); r.Status != 404 {
+			t.Fatalf("records of a missing instance: %s", r)
+		}
+	}
 	var limited *consumertest.Response
 	for range 10 {
-		r := c.Do("GET", "/consumers/subscription", nil)
+		r := c.Do("GET", "/consumers/records?timeout=0", nil)
 		if r.Status == http.StatusTooManyRequests {
 			limited = &r
 			break
 		}
 	}
 	if limited == nil {
-		t.Fatal("10 requests in a row at 1 request/s were not limited")
+		t.Fatal("10 reads in a row at 1 read/s were not limited")
 	}
 	if limited.ErrorCode() != consumer.CodeRateLimited {
 		t.Fatalf("429 body: %s", limited)
@@ -282,8 +318,13 @@ func TestRateLimit(t *testing.T) {
 	if ra, err := strconv.Atoi(limited.Header.Get("Retry-After")); err != nil || ra < 1 {
 		t.Fatalf("Retry-After %q", limited.Header.Get("Retry-After"))
 	}
-	// Another group has its own bucket.
-	env.API.Create("other", "c1", nil)
+	// Commit and delete still work; another instance of the group has
+	// its own bucket.
+	c.Must(204, "POST", "/consumers/offsets", nil)
+	c2 := env.API.Create("limited", "c2", nil)
+	c2.Subscribe(topic)
+	c2.Must(200, "GET", "/consumers/records?timeout=0", nil)
+	c.Must(204, "DELETE", "/consumers", nil)
 }
 
 func TestCommitEverythingReadAndAutoCommit(t *testing.T) {

@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -59,6 +60,7 @@ type instance struct {
 	interrupt      context.CancelFunc // cancels the read in progress
 	journal        *journal           // records delivered, for SSE resumption
 	stream         *streamTurn        // the SSE stream serving the instance, if any
+	resets         []ResetEvent       // positions reset, not yet told to the client
 }
 
 func newInstance(e *engine, k instanceKey, owner string, s settings) *instance {
@@ -556,4 +558,39 @@ func (in *instance) currentMode() mode {
 // selects. in.mu is held.
 func (in *instance) dropPending(drop func(TopicPartition) bool) {
 	in.pending = slices.DeleteFunc(in.pending, func(r Record) bool { return drop(TopicPartition{r.Topic, r.Partition}) })
+}
+
+// ResetHeader is the records response header that tells the client its
+// position was out of range and was moved by auto.offset.reset (one value
+// per partition moved since the last response).
+const ResetHeader = "Parley-Offset-Reset"
+
+// onReset is the source's report of a position moved by
+// auto.offset.reset: logged, counted, and kept for the client's next
+// records response or stream event.
+func (in *instance) onReset(ev ResetEvent) {
+	in.e.log.Warn("consumer position out of range: reset", "group", in.key.group, "name", in.key.name,
+		"topic", ev.Topic, "partition", ev.Partition, "from", ev.From, "to", ev.To,
+		"auto.offset.reset", ev.Policy.String(), "beginning", ev.Range.Beginning, "end", ev.Range.End)
+	in.e.m.resets.WithLabelValues(ev.Policy.String()).Inc()
+	in.mu.Lock()
+	if len(in.resets) < 1000 {
+		in.resets = append(in.resets, ev)
+	}
+	in.mu.Unlock()
+}
+
+// takeResets returns the resets not yet told to the client.
+func (in *instance) takeResets() []ResetEvent {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	out := in.resets
+	in.resets = nil
+	return out
+}
+
+// describe is the reset as the client is told it, e.g.
+// "rasa_core_events:0 from=99999 to=12 policy=latest range=1-12".
+func (ev ResetEvent) describe() string {
+	return fmt.Sprintf("%s:%d from=%d to=%d policy=%s beginning=%d end=%d", ev.Topic, ev.Partition, ev.From, ev.To, ev.Policy, ev.Range.Beginning, ev.Range.End)
 }

@@ -12,6 +12,7 @@ type metrics struct {
 	waiting   prometheus.Gauge
 	records   prometheus.Counter
 	requests  *prometheus.CounterVec
+	resets    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -32,6 +33,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "parley_consumer_api_requests_total",
 			Help: "Consumer API requests by endpoint and HTTP status.",
 		}, []string{"endpoint", "code"}),
+		resets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_consumer_api_offset_resets_total",
+			Help: "Consumer positions found out of range and moved by auto.offset.reset, by policy.",
+		}, []string{"policy"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -47,6 +52,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.requests, err = register(reg, m.requests); err != nil {
+		return nil, err
+	}
+	if m.resets, err = register(reg, m.resets); err != nil {
 		return nil, err
 	}
 	return m, nil

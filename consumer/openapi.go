@@ -27,7 +27,7 @@ func scalarConfig(desc string, example any) obj {
 
 var schemas = obj{
 	"Error": obj{"type": "object", "required": []string{"error_code", "message"}, "properties": obj{
-		"error_code": obj{"type": "integer", "example": 40403, "description": "The HTTP status followed by two digits: 40101 unauthorised, 40301 forbidden, 40401 topic not found, 40402 partition not found, 40403 consumer instance not found, 40404 consumer instance expired, 40902 consumer instance exists, 40903 illegal state, 40904 SSE stream replaced by a newer one, 42201 invalid request, 42204 invalid consumer configuration, 42901 rate limited, 50002 source error, 50301 shutting down."},
+		"error_code": obj{"type": "integer", "example": 40403, "description": "The HTTP status followed by two digits: 40101 unauthorised, 40301 forbidden, 40401 topic not found, 40402 partition not found, 40403 consumer instance not found, 40404 consumer instance expired, 40601 not acceptable, 40902 consumer instance exists, 40903 illegal state, 40904 SSE stream replaced by a newer one, 40905 offset out of range, 42201 invalid request, 42204 invalid consumer configuration, 42901 rate limited, 50002 source error, 50301 shutting down."},
 		"message":    obj{"type": "string", "example": "Consumer instance not found."},
 	}},
 	"TopicPartitions": obj{"type": "object", "properties": obj{
@@ -39,14 +39,15 @@ var schemas = obj{
 		"end_offset":       obj{"type": "integer", "format": "int64", "description": "The offset the next record will get."},
 	}},
 	"ConsumerConfig": obj{"type": "object", "additionalProperties": false, "properties": obj{
-		"auto.offset.reset":           scalarConfig("Where to start in a partition without a committed offset: earliest or latest (default).", "earliest"),
-		"auto.commit.enable":          scalarConfig("Commit delivered offsets every few seconds and when partitions are revoked (default true, as Kafka).", "false"),
+		"auto.offset.reset":           scalarConfig("Where to start in a partition without a committed offset, and where a position found out of range (a seek, a commit or a Last-Event-ID outside [beginning, end]) moves to: earliest, latest (default) or none (the read fails with 40905 until the client seeks). A reset is reported in the Parley-Offset-Reset header of the records response, or as an SSE comment.", "earliest"),
+		"auto.commit.enable":          scalarConfig("Commit delivered offsets every few seconds, when partitions are revoked and when the consumer is deleted. Default false on the Mix paths (Mix's documented default), true on Confluent's (Kafka's).", "false"),
 		"fetch.min.bytes":             scalarConfig("Wait for this many bytes of records (or the timeout) before answering; -1 answers as soon as there is one record.", "-1"),
 		"consumer.request.timeout.ms": scalarConfig("How long a records request waits without ?timeout= (default 1000).", "1000"),
 		"format":                      obj{"type": "string", "enum": []string{"json", "binary"}, "description": "json (default): value is the event JSON; binary: key and value are base64."},
 	}},
 	"ConfluentConsumerConfig": obj{"allOf": []obj{ref("ConsumerConfig"), {"type": "object", "properties": obj{
 		"name": obj{"type": "string", "description": "The instance name (default: generated). Confluent's default format is binary."},
+		"id":   obj{"type": "string", "description": "Confluent v1's name for name."},
 	}}}},
 	"CreatedConsumer": obj{"type": "object", "properties": obj{
 		"instance_id": obj{"type": "string"},
@@ -54,17 +55,29 @@ var schemas = obj{
 	}},
 	"Topics": obj{"type": "object", "properties": obj{
 		"topics":        arrayOf(obj{"type": "string"}),
-		"topic_pattern": obj{"type": "string", "description": "Not supported: list the topics."},
+		"topic_pattern": obj{"type": "string", "description": "Instead of topics: a regular expression (RE2, matching whole names) over the source's topics the token may read, resolved when subscribing."},
 	}},
 	"TopicPartition": obj{"type": "object", "required": []string{"topic", "partition"}, "properties": obj{
 		"topic":     obj{"type": "string"},
+		"partition": partitionSchema,
+	}},
+	"TopicNames": arrayOf(obj{"type": "string"}),
+	"PartitionInfo": obj{"type": "object", "properties": obj{
 		"partition": obj{"type": "integer", "format": "int32"},
+		"leader":    obj{"type": "integer", "description": "Always -1: parley does not expose brokers."},
+		"replicas":  arrayOf(obj{"type": "object"}),
+	}},
+	"PartitionInfos": arrayOf(ref("PartitionInfo")),
+	"Topic": obj{"type": "object", "properties": obj{
+		"name":       obj{"type": "string"},
+		"configs":    obj{"type": "object", "additionalProperties": obj{"type": "string"}},
+		"partitions": arrayOf(ref("PartitionInfo")),
 	}},
 	"Partitions": obj{"type": "object", "properties": obj{"partitions": arrayOf(ref("TopicPartition"))}},
 	"TopicPartitionOffset": obj{"type": "object", "required": []string{"topic", "partition", "offset"}, "properties": obj{
 		"topic":     obj{"type": "string"},
-		"partition": obj{"type": "integer", "format": "int32"},
-		"offset":    obj{"type": "integer", "format": "int64"},
+		"partition": partitionSchema,
+		"offset":    obj{"description": "An integer, or a string holding one.", "oneOf": []obj{{"type": "integer", "format": "int64"}, {"type": "string", "pattern": "^[0-9]+$"}}},
 		"metadata":  obj{"type": "string"},
 	}},
 	"Offsets":   obj{"type": "object", "properties": obj{"offsets": arrayOf(ref("TopicPartitionOffset"))}},
@@ -101,11 +114,15 @@ var schemas = obj{
 	"OpenAPI": obj{"type": "object", "description": "An OpenAPI 3 document."},
 }
 
+// partitionSchema: Nuance's Mix client sends partitions as strings.
+var partitionSchema = obj{"description": "A partition number, or a string holding one (as Nuance's Mix client sends).", "oneOf": []obj{{"type": "integer", "format": "int32"}, {"type": "string", "pattern": "^[0-9]+$"}}}
+
 var parameters = obj{
 	"consumer-group": obj{"name": "consumer-group", "in": "header", "required": true, "schema": obj{"type": "string"}, "description": "The consumer group."},
 	"consumer-name":  obj{"name": "consumer-name", "in": "header", "required": true, "schema": obj{"type": "string"}, "description": "The consumer instance's name within its group."},
 	"group":          obj{"name": "group", "in": "path", "required": true, "schema": obj{"type": "string"}},
 	"name":           obj{"name": "name", "in": "path", "required": true, "schema": obj{"type": "string"}},
+	"topic_name":     obj{"name": "topic", "in": "path", "required": true, "schema": obj{"type": "string"}},
 	"partition":      obj{"name": "partition", "in": "path", "required": true, "schema": obj{"type": "integer", "format": "int32"}},
 	"topic":          obj{"name": "topic", "in": "query", "schema": obj{"type": "string"}, "description": "The topic (default: the token's, else the server's default topic)."},
 	"timeout":        obj{"name": "timeout", "in": "query", "schema": obj{"type": "integer"}, "description": "Milliseconds to wait for records; the response comes as soon as there are some."},
@@ -127,7 +144,11 @@ func openAPIDoc(rs []route) map[string]any {
 		}
 		var params []obj
 		for _, m := range pathParam.FindAllStringSubmatch(rt.path, -1) {
-			params = append(params, obj{"$ref": "#/components/parameters/" + m[1]})
+			name := m[1]
+			if name == "topic" {
+				name = "topic_name" // "topic" is the Mix paths' query parameter
+			}
+			params = append(params, obj{"$ref": "#/components/parameters/" + name})
 		}
 		if rt.key == keyHeaders {
 			params = append(params, obj{"$ref": "#/components/parameters/consumer-group"}, obj{"$ref": "#/components/parameters/consumer-name"})
@@ -168,7 +189,7 @@ func openAPIDoc(rs []route) map[string]any {
 			}
 			responses[strconv.Itoa(code)] = obj{
 				"description": errorDescription(code),
-				"content":     obj{"application/json": obj{"schema": ref(schema)}},
+				"content":     obj{errorType(&rt): obj{"schema": ref(schema)}},
 			}
 		}
 		op["responses"] = responses
@@ -184,7 +205,9 @@ func openAPIDoc(rs []route) map[string]any {
 			"version": "1",
 			"description": "Conversation events over HTTP: Nuance Mix's Kafka Consumer API (consumer named by the consumer-group and consumer-name headers) " +
 				"and Confluent REST Proxy v2's consumer paths, over Kafka topics or the SQL broker's events table. " +
-				"Commit offsets are those of the last record processed; committed offsets read back are the next offset to read, as in Confluent's API.",
+				"Commit offsets are those of the last record processed; committed offsets read back are the next offset to read, as in Confluent's API. " +
+				"Partitions (and offsets) in request bodies may be numbers or numeric strings. Every path also answers with a trailing slash. " +
+				"Errors are {error_code, message}: application/json on the Mix paths, application/vnd.kafka.v2+json on Confluent's.",
 		},
 		"paths": paths,
 		"components": obj{
@@ -205,13 +228,15 @@ func errorDescription(code int) string {
 	case 401:
 		return "No, invalid or expired token (40101)"
 	case 403:
-		return "Topic outside the token's scope, or a non-loopback caller of an open API (40301)"
+		return "Topic outside the token's scope, another client's consumer group or instance, or a non-loopback caller of an open API (40301)"
 	case 404:
 		return "Topic (40401), partition (40402) or consumer instance (40403) not found, or the instance expired (40404)"
+	case 406:
+		return "Accept names no type the consumer's records come in (40601)"
 	case 409:
-		return "Consumer instance exists (40902), or illegal state (40903)"
+		return "Consumer instance exists (40902), illegal state (40903), or offset out of range (40905): a commit past the end of a partition, or a read under auto.offset.reset=none of a position outside its partition; the message names the range"
 	case 422:
-		return "Invalid request (42201) or consumer configuration (42204)"
+		return "Invalid request (42201; e.g. a negative timeout or a max_bytes below 1, named in the message) or consumer configuration (42204)"
 	case 429:
 		return "Rate limited (42901); see Retry-After"
 	}

@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// limiter is a token bucket per key (the consumer group, or the caller
-// for calls outside a group), refilled at rate tokens a second up to
+// limiter is a token bucket per key (a consumer instance's reads, or a
+// caller of the token endpoint), refilled at rate tokens a second up to
 // burst.
 type limiter struct {
 	rate  float64
@@ -49,6 +49,25 @@ func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
 	}
 	wait := time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
 	return false, wait
+}
+
+// wait returns how long until key's bucket has a token, without taking
+// one (0: it has one now).
+func (l *limiter) wait(key string, now time.Time) time.Duration {
+	if l == nil || l.rate <= 0 {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		return 0
+	}
+	tokens := math.Min(l.burst, b.tokens+now.Sub(b.at).Seconds()*l.rate)
+	if tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - tokens) / l.rate * float64(time.Second))
 }
 
 // sweep drops buckets that have refilled (a full bucket is the same as

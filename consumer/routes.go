@@ -24,6 +24,7 @@ type route struct {
 	tag          string
 	key          keyFrom
 	create       bool // makes the instance rather than acting on one
+	read         bool // reads records: rate limited per instance
 	public       bool // no token needed
 	query        []string
 	headers      []string
@@ -96,11 +97,11 @@ func routes() []route {
 			errors: instanceErrors, serve: (*Handler).assignments},
 		{method: "GET", path: "/consumers/records", op: "getRecords", tag: tagMix, key: keyHeaders,
 			summary: "Read records, waiting up to ?timeout= ms for some to arrive",
-			query:   []string{"timeout", "max_bytes", "data"}, okStatus: 200, okSchema: "Records", ndjson: true,
-			errors: append([]int{409, 422}, instanceErrors...), serve: (*Handler).records},
+			query:   []string{"timeout", "max_bytes", "data"}, okStatus: 200, okSchema: "Records", ndjson: true, read: true,
+			errors: append([]int{406, 409, 422}, instanceErrors...), serve: (*Handler).records},
 		{method: "GET", path: "/consumers/records/stream", op: "streamRecords", tag: tagMix, key: keyHeaders,
 			summary: "Stream records as Server-Sent Events (resume with Last-Event-ID)",
-			query:   []string{"data"}, headers: []string{"Last-Event-ID"}, okStatus: 200, okSchema: "EventStream", okType: "text/event-stream",
+			query:   []string{"data"}, headers: []string{"Last-Event-ID"}, okStatus: 200, okSchema: "EventStream", okType: "text/event-stream", read: true,
 			errors: append([]int{409, 422}, instanceErrors...), serve: (*Handler).stream},
 		{method: "POST", path: "/consumers/offsets", op: "commitOffsets", tag: tagMix, key: keyHeaders,
 			summary: "Commit offsets (each the offset of the last record processed); no body commits everything read",
@@ -128,6 +129,22 @@ func routes() []route {
 			summary: "Create a consumer instance in a group",
 			body:    "ConfluentConsumerConfig", okStatus: 200, okSchema: "CreatedConsumer",
 			errors: append([]int{409, 422}, commonErrors...), serve: (*Handler).createConfluent},
+		{method: "GET", path: "/topics", op: "confluentListTopics", tag: tagConfluent,
+			summary:  "List the topics the token may read",
+			okStatus: 200, okSchema: "TopicNames", errors: commonErrors, serve: (*Handler).listTopics},
+		{method: "GET", path: "/topics/{topic}", op: "confluentGetTopic", tag: tagConfluent,
+			summary:  "Describe a topic (its partitions)",
+			okStatus: 200, okSchema: "Topic", errors: append([]int{404}, commonErrors...), serve: (*Handler).getTopic},
+		{method: "GET", path: "/topics/{topic}/partitions", op: "confluentGetTopicPartitions", tag: tagConfluent,
+			summary:  "List a topic's partitions",
+			okStatus: 200, okSchema: "PartitionInfos", errors: append([]int{404}, commonErrors...), serve: (*Handler).getTopicPartitions},
+		{method: "GET", path: "/topics/{topic}/partitions/{partition}/offsets", op: "confluentGetTopicPartitionOffsets", tag: tagConfluent,
+			summary:  "Get the first and next offsets of a partition",
+			okStatus: 200, okSchema: "PartitionOffsets", errors: append([]int{404, 422}, commonErrors...), serve: (*Handler).getTopicPartitionOffsets},
+		{method: "GET", path: "/consumers/{group}/instances/{name}/topics/{topic}", op: "confluentV1ReadTopic", tag: tagConfluent, key: keyPath,
+			summary: "Confluent v1: subscribe to the topic if not yet, and read records (binary by default)",
+			query:   []string{"max_bytes"}, okStatus: 200, okSchema: "Records", read: true,
+			errors: append([]int{404, 406, 409, 422}, commonErrors...), serve: (*Handler).records},
 	}
 	base := "/consumers/{group}/instances/{name}"
 	for _, r := range rs {

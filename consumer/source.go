@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -21,6 +22,9 @@ type Source interface {
 	// offset the next record will get (Kafka's log start offset and high
 	// watermark). It returns ErrTopicNotFound or ErrPartitionNotFound.
 	Offsets(ctx context.Context, topic string, partition int32) (PartitionOffsets, error)
+	// Topics lists the topics the source holds, sorted (Confluent's
+	// GET /topics and topic_pattern subscriptions).
+	Topics(ctx context.Context) ([]string, error)
 	// NewConsumer makes the reading side of one REST consumer instance.
 	// It neither joins the group nor reads until Subscribe or Assign.
 	NewConsumer(ctx context.Context, opts ConsumerOptions) (Consumer, error)
@@ -32,6 +36,16 @@ type Source interface {
 // SQL broker commits.
 type Notifier interface {
 	Notify()
+}
+
+// GroupOwners is implemented by sources that record, beside a consumer
+// group's offsets, which API client owns the group, so that one client
+// cannot read or move another's offsets (and the record survives a
+// restart). Sources without it have their owners kept in memory.
+type GroupOwners interface {
+	// ClaimGroup returns the owner of group, recording client as the
+	// owner when the group has none.
+	ClaimGroup(ctx context.Context, group, client string) (owner string, err error)
 }
 
 // Consumer is one REST consumer instance's view of the source: Kafka's
@@ -89,6 +103,9 @@ type ConsumerOptions struct {
 	Group string
 	// Name identifies the member within its group.
 	Name string
+	// Owner is the API client that created the instance ("" when the
+	// API is open); sources that record group owners with commits use it.
+	Owner string
 	// Reset is where reading starts in a partition that has no committed
 	// offset for the group (auto.offset.reset; default latest, as Kafka).
 	Reset OffsetReset
@@ -96,6 +113,25 @@ type ConsumerOptions struct {
 	// from this consumer (a rebalance, or leaving), before another member
 	// may read them, so that the engine can commit what it delivered.
 	OnRevoked func(ctx context.Context, partitions []TopicPartition)
+	// OnReset, if set, is told of every position the consumer moved
+	// because it was out of range (Kafka's OffsetOutOfRange handled by
+	// auto.offset.reset), so that the reset is never silent.
+	OnReset func(ResetEvent)
+}
+
+// ResetEvent is a position moved by auto.offset.reset because it was
+// outside the partition's [beginning, end].
+type ResetEvent struct {
+	Topic     string
+	Partition int32
+	// From is the offset that was out of range (-1: the group had no
+	// committed offset, which is not an error unless the policy is none).
+	From int64
+	// To is where reading continues.
+	To     int64
+	Policy OffsetReset
+	// Range is the partition's bounds when the reset happened.
+	Range PartitionOffsets
 }
 
 // OffsetReset is Kafka's auto.offset.reset.
@@ -105,22 +141,58 @@ type OffsetReset int
 const (
 	ResetLatest OffsetReset = iota
 	ResetEarliest
+	// ResetNone makes a read of an out-of-range position (or of a group
+	// with no committed offset) fail with ErrOffsetOutOfRange, as Kafka's
+	// auto.offset.reset=none, until the client seeks.
+	ResetNone
 )
 
 func (r OffsetReset) String() string {
-	if r == ResetEarliest {
+	switch r {
+	case ResetEarliest:
 		return "earliest"
+	case ResetNone:
+		return "none"
 	}
 	return "latest"
 }
 
-// TopicPartition names a partition.
+// Apply returns where a position out of b continues under policy r, and
+// false for ResetNone.
+func (r OffsetReset) Apply(b PartitionOffsets) (int64, bool) {
+	switch r {
+	case ResetEarliest:
+		return b.Beginning, true
+	case ResetLatest:
+		return b.End, true
+	}
+	return 0, false
+}
+
+// InRange reports whether off is a position Kafka would fetch from
+// without OffsetOutOfRange: between the first offset held and the end.
+func (b PartitionOffsets) InRange(off int64) bool {
+	return off >= b.Beginning && off <= b.End
+}
+
+// OutOfRangeError is the error of a read under auto.offset.reset=none of
+// a position outside the partition (ErrOffsetOutOfRange).
+func OutOfRangeError(topic string, partition int32, off int64, b PartitionOffsets) error {
+	if off < 0 {
+		return fmt.Errorf("%s[%d] has no committed offset and auto.offset.reset is none; seek to a position in [%d, %d]: %w", topic, partition, b.Beginning, b.End, ErrOffsetOutOfRange)
+	}
+	return fmt.Errorf("%s[%d]: offset %d is outside [%d, %d] and auto.offset.reset is none; seek to a position in the range: %w", topic, partition, off, b.Beginning, b.End, ErrOffsetOutOfRange)
+}
+
+// TopicPartition names a partition. In requests the partition may be a
+// JSON number or a numeric string (Nuance's Mix client sends strings).
 type TopicPartition struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
 }
 
-// TopicPartitionOffset is an offset in a partition.
+// TopicPartitionOffset is an offset in a partition. In requests the
+// partition and the offset may be JSON numbers or numeric strings.
 type TopicPartitionOffset struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
@@ -188,6 +260,9 @@ var (
 	// ErrConsumerExists: an instance with this group and name exists
 	// (40902).
 	ErrConsumerExists = errors.New("consumer instance already exists")
+	// ErrOffsetOutOfRange: a read under auto.offset.reset=none found a
+	// position outside its partition (40905).
+	ErrOffsetOutOfRange = errors.New("offset out of range")
 	// ErrClosed: the engine is closed.
 	ErrClosed = errors.New("consumer API is closed")
 )

@@ -107,6 +107,18 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 			return writeErrorEvent(w, rcon, e.Code, e.Message)
 		}
 		in.touch()
+		if resets := in.takeResets(); len(resets) > 0 {
+			// Told before the records read from the new position.
+			buf = buf[:0]
+			for _, ev := range resets {
+				buf = append(buf, ": offset reset "...)
+				buf = append(buf, ev.describe()...)
+				buf = append(buf, "\n\n"...)
+			}
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+		}
 		if len(recs) == 0 {
 			if time.Since(lastWrite) >= h.cfg.Heartbeat {
 				if _, err := w.Write([]byte(": heartbeat\n\n")); err != nil {

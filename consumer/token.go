@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/parleyhq/parley/consumer/auth"
 )
@@ -60,9 +61,14 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 	if req.ClientID == "" || req.ClientSecret == "" {
 		return oauthError(w, http.StatusUnauthorized, "invalid_client", "client_id and client_secret are required (in the body or as HTTP Basic auth).")
 	}
+	addr := remoteIP(r)
+	if err := h.authThrottled(addr); err != nil {
+		return err
+	}
 	tok, err := h.auth.Issue(req.ClientID, req.ClientSecret, req.Scope)
 	switch {
 	case errors.Is(err, auth.ErrInvalidClient):
+		h.failed.allow(addr, time.Now())
 		w.Header().Set("WWW-Authenticate", `Basic realm="parley"`)
 		return oauthError(w, http.StatusUnauthorized, "invalid_client", "Unknown client or wrong secret.")
 	case errors.Is(err, auth.ErrInvalidScope):

@@ -21,7 +21,16 @@ type Client struct {
 	// Topics the client may read (key topics); the first is the topic
 	// its tokens imply.
 	Topics []string
+	// Groups are the consumer groups reserved for the client (key
+	// groups; a trailing * matches a prefix). A client with a list may
+	// use only those; groups no client lists belong to the first client
+	// that uses them.
+	Groups []string
 }
+
+// MixScope is Nuance Mix's scope for reading event logs: it grants the
+// topics configured for the client, as no scope does.
+const MixScope = "log"
 
 // OAuth2 errors of the token endpoint (RFC 6749 section 5.2).
 var (
@@ -94,7 +103,7 @@ type Token struct {
 
 // Issue authenticates a client (the client credentials grant) and returns
 // a token for the requested topics, space-separated in scope; an empty
-// scope grants every topic the client may read.
+// scope, or Mix's "log", grants every topic the client may read.
 func (a *Authority) Issue(clientID, secret, scope string) (Token, error) {
 	c, ok := a.clients[clientID]
 	if !ok {
@@ -105,7 +114,8 @@ func (a *Authority) Issue(clientID, secret, scope string) (Token, error) {
 		return Token{}, fmt.Errorf("%w: unknown client or wrong secret", ErrInvalidClient)
 	}
 	topics := c.Topics
-	if requested := strings.Fields(scope); len(requested) > 0 {
+	requested := slices.DeleteFunc(strings.Fields(scope), func(w string) bool { return w == MixScope })
+	if len(requested) > 0 {
 		for _, t := range requested {
 			if !slices.Contains(c.Topics, t) {
 				return Token{}, fmt.Errorf("%w: client %q may not read topic %q", ErrInvalidScope, clientID, t)

@@ -216,9 +216,12 @@ type Stream struct {
 	// Wait bounds how long Next waits for an event (heartbeats do not
 	// count) before it drops the connection and reports the end: a
 	// missing event fails the test instead of hanging it. Default 20s.
-	Wait   time.Duration
-	cancel context.CancelFunc
-	sc     *bufio.Scanner
+	Wait time.Duration
+	// Comments holds the comment lines read so far (": heartbeat", ":
+	// offset reset ...").
+	Comments []string
+	cancel   context.CancelFunc
+	sc       *bufio.Scanner
 }
 
 // Stream opens the instance's SSE stream, resuming after lastEventID if
@@ -281,6 +284,7 @@ func (s *Stream) Next() (Event, bool) {
 				return ev, true
 			}
 		case strings.HasPrefix(line, ":"):
+			s.Comments = append(s.Comments, line)
 		case strings.HasPrefix(line, "id: "):
 			ev.ID, has = line[4:], true
 		case strings.HasPrefix(line, "event: "):

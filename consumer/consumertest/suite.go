@@ -207,6 +207,10 @@ func Run(t *testing.T, h Harness) {
 	t.Run("SSEReconnectBeforeOldStreamEnds", func(t *testing.T) { testSSEResume(t, h, true) })
 	t.Run("LongPollReturnsWhenRecordsArrive", func(t *testing.T) { testLongPoll(t, h) })
 	t.Run("SeekAndPartitionOffsets", func(t *testing.T) { testSeek(t, h) })
+	t.Run("GroupsBelongToClients", func(t *testing.T) { testGroupsBelongToClients(t, h) })
+	for _, policy := range []string{"earliest", "latest", "none"} {
+		t.Run("OutOfRange/"+policy, func(t *testing.T) { testOutOfRange(t, h, policy) })
+	}
 }
 
 func testRead(t *testing.T, h Harness) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 
@@ -35,6 +36,10 @@ type member struct {
 	// SetOffsets. Seeks of the others wait in pending until then.
 	ready   map[consumer.TopicPartition]bool
 	pending map[consumer.TopicPartition]int64
+	// invalid holds, under auto.offset.reset=none, the partitions whose
+	// position is out of range (or that have no committed offset): Fetch
+	// fails until the client seeks them, as Kafka's poll() throws.
+	invalid map[consumer.TopicPartition]error
 }
 
 var _ consumer.Consumer = (*member)(nil)
@@ -53,6 +58,7 @@ func (m *member) replace(ctx context.Context, cl *kgo.Client, group bool) {
 	old, oldGroup := m.client()
 	if old != nil {
 		if oldGroup {
+			m.s.setGroupMember(m, false)
 			_ = old.LeaveGroupContext(ctx)
 		}
 		old.Close()
@@ -61,17 +67,54 @@ func (m *member) replace(ctx context.Context, cl *kgo.Client, group bool) {
 	clear(m.assigned)
 	clear(m.ready)
 	clear(m.pending)
+	clear(m.invalid)
 	m.mu.Unlock()
 	m.clMu.Lock()
 	m.cl, m.group = cl, group
 	m.clMu.Unlock()
 }
 
+// resetOffset is franz-go's reset policy, for what parley does not check
+// itself (a log truncated under a reader): none makes franz-go return
+// the error rather than reset.
 func (m *member) resetOffset() kgo.Offset {
-	if m.opts.Reset == consumer.ResetEarliest {
+	switch m.opts.Reset {
+	case consumer.ResetEarliest:
 		return kgo.NewOffset().AtStart()
+	case consumer.ResetNone:
+		return kgo.NoResetOffset()
 	}
 	return kgo.NewOffset().AtEnd()
+}
+
+// place returns where reading tp starts for a wanted position off (-1:
+// the group has no committed offset), applying auto.offset.reset to a
+// position outside b, as Kafka does on OffsetOutOfRange. A reset is
+// returned for reporting; under none the partition is marked invalid.
+// m.mu is held.
+func (m *member) place(tp consumer.TopicPartition, off int64, b consumer.PartitionOffsets) (int64, *consumer.ResetEvent) {
+	delete(m.invalid, tp)
+	if off >= 0 && b.InRange(off) {
+		return off, nil
+	}
+	to, ok := m.opts.Reset.Apply(b)
+	if !ok {
+		m.invalid[tp] = consumer.OutOfRangeError(tp.Topic, tp.Partition, off, b)
+		return b.End, nil
+	}
+	if off < 0 {
+		return to, nil // no commit: the policy's start, not a reset
+	}
+	return to, &consumer.ResetEvent{Topic: tp.Topic, Partition: tp.Partition, From: off, To: to, Policy: m.opts.Reset, Range: b}
+}
+
+// report tells the engine of resets; m.mu is not held.
+func (m *member) report(resets []*consumer.ResetEvent) {
+	for _, r := range resets {
+		if r != nil && m.opts.OnReset != nil {
+			m.opts.OnReset(*r)
+		}
+	}
 }
 
 // Subscribe makes a group member for topics.
@@ -91,6 +134,7 @@ func (m *member) Subscribe(ctx context.Context, topics []string) error {
 		return fmt.Errorf("kafka: %w", err)
 	}
 	m.replace(ctx, cl, true)
+	m.s.setGroupMember(m, true)
 	return nil
 }
 
@@ -139,46 +183,42 @@ func (m *member) onRevoked(ctx context.Context, _ *kgo.Client, ps map[string][]i
 
 // adjust sets the start offsets of newly assigned partitions: a seek made
 // before they were ready, else the committed offset, else the reset
-// policy resolved to an offset (so that franz-go tracks the partition and
-// later seeks apply).
+// policy, each checked against the partition's bounds (so that an
+// out-of-range commit is reset, and reported, rather than followed).
+// Offsets are resolved so that franz-go tracks the partition and later
+// seeks apply.
 func (m *member) adjust(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
-	var unset []string
-	for t, ps := range offsets {
-		for _, o := range ps {
-			if o.EpochOffset().Offset < 0 {
-				unset = append(unset, t)
-				break
-			}
-		}
+	topics := make([]string, 0, len(offsets))
+	for t := range offsets {
+		topics = append(topics, t)
 	}
-	var listed kadm.ListedOffsets
-	if len(unset) > 0 {
-		var err error
-		if m.opts.Reset == consumer.ResetEarliest {
-			listed, err = m.s.adm.ListStartOffsets(ctx, unset...)
-		} else {
-			listed, err = m.s.adm.ListEndOffsets(ctx, unset...)
-		}
-		if err != nil {
-			return offsets, nil // franz-go applies the reset policy itself
-		}
+	bounds, err := m.s.bounds(ctx, topics...)
+	if err != nil {
+		m.s.log.Warn("kafka consumer: listing offsets to check start positions", "group", m.opts.Group, "err", err)
+		return offsets, nil // franz-go applies the reset policy itself
 	}
+	var resets []*consumer.ResetEvent
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	for t, ps := range offsets {
 		for p, o := range ps {
 			tp := consumer.TopicPartition{Topic: t, Partition: p}
+			want := o.EpochOffset().Offset
 			if off, ok := m.pending[tp]; ok {
-				ps[p] = kgo.NewOffset().At(off).WithEpoch(-1)
+				want = off
 				delete(m.pending, tp)
-			} else if o.EpochOffset().Offset < 0 {
-				if l, ok := listed.Lookup(t, p); ok && l.Err == nil && l.Offset >= 0 {
-					ps[p] = kgo.NewOffset().At(l.Offset).WithEpoch(-1)
-				}
+			}
+			if b, ok := bounds[tp]; ok {
+				at, r := m.place(tp, max(want, -1), b)
+				resets = append(resets, r)
+				ps[p] = kgo.NewOffset().At(at).WithEpoch(-1)
+			} else if want >= 0 {
+				ps[p] = kgo.NewOffset().At(want).WithEpoch(-1)
 			}
 			m.ready[tp] = true
 		}
 	}
+	m.mu.Unlock()
+	m.report(resets)
 	return offsets, nil
 }
 
@@ -193,11 +233,36 @@ func (m *member) Assign(ctx context.Context, tps []consumer.TopicPartition) erro
 	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
 		return fmt.Errorf("kafka: fetch committed offsets of group %q: %w", m.opts.Group, err)
 	}
-	start := map[string]map[int32]kgo.Offset{}
+	var topics []string
 	for _, tp := range tps {
-		o := m.resetOffset()
+		if !slices.Contains(topics, tp.Topic) {
+			topics = append(topics, tp.Topic)
+		}
+	}
+	bounds, err := m.s.bounds(ctx, topics...)
+	if err != nil {
+		return err
+	}
+	start := map[string]map[int32]kgo.Offset{}
+	var resets []*consumer.ResetEvent
+	invalid := map[consumer.TopicPartition]error{}
+	for _, tp := range tps {
+		want := int64(-1)
 		if c, ok := committed.Lookup(tp.Topic, tp.Partition); ok && c.Err == nil && c.At >= 0 {
-			o = kgo.NewOffset().At(c.At)
+			want = c.At
+		}
+		o := m.resetOffset()
+		if b, ok := bounds[tp]; ok {
+			m.mu.Lock()
+			at, r := m.place(tp, want, b)
+			if err := m.invalid[tp]; err != nil {
+				invalid[tp] = err
+			}
+			m.mu.Unlock()
+			resets = append(resets, r)
+			o = kgo.NewOffset().At(at)
+		} else if want >= 0 {
+			o = kgo.NewOffset().At(want)
 		}
 		if start[tp.Topic] == nil {
 			start[tp.Topic] = map[int32]kgo.Offset{}
@@ -214,7 +279,9 @@ func (m *member) Assign(ctx context.Context, tps []consumer.TopicPartition) erro
 		m.assigned[tp] = true
 		m.ready[tp] = true
 	}
+	maps.Copy(m.invalid, invalid) // replace cleared them
 	m.mu.Unlock()
+	m.report(resets)
 	return nil
 }
 
@@ -245,6 +312,9 @@ func (m *member) Fetch(ctx context.Context, max int) ([]consumer.Record, error) 
 		<-ctx.Done()
 		return nil, nil
 	}
+	if err := m.invalidErr(); err != nil {
+		return nil, err
+	}
 	var fs kgo.Fetches
 	if ctx.Err() != nil {
 		//lint:ignore SA1012 franz-go documents nil as "return what is buffered, without waiting"
@@ -257,7 +327,9 @@ func (m *member) Fetch(ctx context.Context, max int) ([]consumer.Record, error) 
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed) {
 			return
 		}
-		if ferr == nil {
+		if ferr == nil && errors.Is(err, kerr.OffsetOutOfRange) {
+			ferr = fmt.Errorf("kafka: fetch %s[%d]: %v: %w", t, p, err, consumer.ErrOffsetOutOfRange)
+		} else if ferr == nil {
 			ferr = fmt.Errorf("kafka: fetch %s[%d]: %w", t, p, err)
 		}
 	})
@@ -294,6 +366,21 @@ func (m *member) Fetch(ctx context.Context, max int) ([]consumer.Record, error) 
 	return recs, nil
 }
 
+// invalidErr returns the error of an out-of-range partition under
+// auto.offset.reset=none, if any.
+func (m *member) invalidErr() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var first consumer.TopicPartition
+	var err error
+	for tp, e := range m.invalid {
+		if err == nil || tp.Topic < first.Topic || (tp.Topic == first.Topic && tp.Partition < first.Partition) {
+			first, err = tp, e
+		}
+	}
+	return err
+}
+
 // Seek moves positions of assigned partitions.
 func (m *member) Seek(ctx context.Context, offsets []consumer.TopicPartitionOffset) error {
 	cl, _ := m.client()
@@ -307,19 +394,37 @@ func (m *member) Seek(ctx context.Context, offsets []consumer.TopicPartitionOffs
 	m.mu.Unlock()
 	set := map[string]map[int32]kgo.EpochOffset{}
 	resolved := make([]int64, len(offsets))
+	var explicit []string
 	for i, o := range offsets {
 		off, err := m.s.resolve(ctx, o.Topic, o.Partition, o.Offset)
 		if err != nil {
 			return err
 		}
 		resolved[i] = off
+		if o.Offset >= 0 && !slices.Contains(explicit, o.Topic) {
+			explicit = append(explicit, o.Topic)
+		}
 	}
+	var bounds map[consumer.TopicPartition]consumer.PartitionOffsets
+	if len(explicit) > 0 {
+		var err error
+		if bounds, err = m.s.bounds(ctx, explicit...); err != nil {
+			return err
+		}
+	}
+	var resets []*consumer.ResetEvent
 	m.mu.Lock()
 	for i, o := range offsets {
 		tp := o.TP()
 		if !m.ready[tp] {
-			m.pending[tp] = resolved[i]
+			m.pending[tp] = resolved[i] // checked when the partition starts
 			continue
+		}
+		delete(m.invalid, tp)
+		if b, ok := bounds[tp]; ok && o.Offset >= 0 {
+			var r *consumer.ResetEvent
+			resolved[i], r = m.place(tp, resolved[i], b)
+			resets = append(resets, r)
 		}
 		if set[o.Topic] == nil {
 			set[o.Topic] = map[int32]kgo.EpochOffset{}
@@ -327,6 +432,7 @@ func (m *member) Seek(ctx context.Context, offsets []consumer.TopicPartitionOffs
 		set[o.Topic][o.Partition] = kgo.EpochOffset{Epoch: -1, Offset: resolved[i]}
 	}
 	m.mu.Unlock()
+	m.report(resets)
 	if len(set) > 0 && cl != nil {
 		cl.SetOffsets(set)
 	}
@@ -341,38 +447,66 @@ func (m *member) Commit(ctx context.Context, offsets []consumer.TopicPartitionOf
 	}
 	cl, group := m.client()
 	if group && cl != nil {
-		uncommitted := map[string]map[int32]kgo.EpochOffset{}
-		for _, o := range offsets {
-			if uncommitted[o.Topic] == nil {
-				uncommitted[o.Topic] = map[int32]kgo.EpochOffset{}
-			}
-			uncommitted[o.Topic][o.Partition] = kgo.EpochOffset{Epoch: -1, Offset: o.Offset}
-		}
-		var cerr error
-		cl.CommitOffsetsSync(ctx, uncommitted, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-			if err != nil {
-				cerr = err
-				return
-			}
-			for _, t := range resp.Topics {
-				for _, p := range t.Partitions {
-					if err := kerr.ErrorForCode(p.ErrorCode); err != nil && cerr == nil {
-						cerr = fmt.Errorf("%s[%d]: %w", t.Topic, p.Partition, err)
-					}
-				}
-			}
-		})
-		return commitError(m.opts.Group, cerr)
+		return commitError(m.opts.Group, m.commitAsMember(ctx, cl, offsets))
 	}
 	os := kadm.Offsets{}
 	for _, o := range offsets {
-		os.Add(kadm.Offset{Topic: o.Topic, Partition: o.Partition, At: o.Offset, LeaderEpoch: -1, Metadata: o.Metadata})
+		os.Add(kadm.Offset{Topic: o.Topic, Partition: o.Partition, At: o.Offset, LeaderEpoch: -1, Metadata: tagMetadata(m.opts.Owner, o.Metadata)})
 	}
 	resp, err := m.s.adm.CommitOffsets(ctx, m.opts.Group, os)
 	if err == nil {
 		err = resp.Error()
 	}
+	if errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.IllegalGeneration) {
+		// Kafka takes commits from outside a group only while the group
+		// has no members. Mix's collector subscribes one instance and
+		// reads (and commits) through assigned ones in the same group: a
+		// live member of the group in this process commits for them.
+		if gcl := m.s.groupClient(m.opts.Group, m); gcl != nil {
+			err = m.commitAsMember(ctx, gcl, offsets)
+		}
+	}
 	return commitError(m.opts.Group, err)
+}
+
+// commitAsMember commits offsets through cl, a member of the group, with
+// the owner's tag in each commit's metadata.
+func (m *member) commitAsMember(ctx context.Context, cl *kgo.Client, offsets []consumer.TopicPartitionOffset) error {
+	uncommitted := map[string]map[int32]kgo.EpochOffset{}
+	meta := map[consumer.TopicPartition]string{}
+	for _, o := range offsets {
+		if uncommitted[o.Topic] == nil {
+			uncommitted[o.Topic] = map[int32]kgo.EpochOffset{}
+		}
+		uncommitted[o.Topic][o.Partition] = kgo.EpochOffset{Epoch: -1, Offset: o.Offset}
+		meta[o.TP()] = tagMetadata(m.opts.Owner, o.Metadata)
+	}
+	ctx = kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
+		for i := range req.Topics {
+			t := &req.Topics[i]
+			for j := range t.Partitions {
+				if md, ok := meta[consumer.TopicPartition{Topic: t.Topic, Partition: t.Partitions[j].Partition}]; ok && md != "" {
+					t.Partitions[j].Metadata = &md
+				}
+			}
+		}
+		return nil
+	})
+	var cerr error
+	cl.CommitOffsetsSync(ctx, uncommitted, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil && cerr == nil {
+					cerr = fmt.Errorf("%s[%d]: %w", t.Topic, p.Partition, err)
+				}
+			}
+		}
+	})
+	return cerr
 }
 
 func commitError(group string, err error) error {
@@ -400,7 +534,8 @@ func (m *member) Committed(ctx context.Context, tps []consumer.TopicPartition) (
 		if !ok || o.Err != nil || o.At < 0 {
 			continue
 		}
-		out = append(out, consumer.TopicPartitionOffset{Topic: tp.Topic, Partition: tp.Partition, Offset: o.At, Metadata: o.Metadata})
+		_, meta := untagMetadata(o.Metadata)
+		out = append(out, consumer.TopicPartitionOffset{Topic: tp.Topic, Partition: tp.Partition, Offset: o.At, Metadata: meta})
 	}
 	return out, nil
 }

@@ -40,6 +40,7 @@ type member struct {
 	assignCh chan struct{} // closed when owned changes
 	pos      int64         // next id to read, when posValid
 	posValid bool          // else start from the committed offset or the reset policy
+	check    bool          // pos came from outside (a seek, a commit): check it is in range before reading
 	epoch    uint64        // bumped when the position is moved from outside a read
 	gap      gapState
 }
@@ -150,35 +151,67 @@ func (m *member) Assignment(ctx context.Context) ([]consumer.TopicPartition, err
 }
 
 // position returns the next id to read, initializing it from the
-// committed offset or the reset policy.
+// committed offset or the reset policy. A position that came from outside
+// (a committed offset, a seek) is checked against the table's bounds
+// first: out of range, it is reset per auto.offset.reset, as Kafka resets
+// a fetch that gets OffsetOutOfRange, and the reset is reported; under
+// none the read fails until the client seeks.
 func (m *member) position(ctx context.Context) (int64, uint64, error) {
 	m.mu.Lock()
-	pos, valid, epoch := m.pos, m.posValid, m.epoch
+	pos, valid, check, epoch := m.pos, m.posValid, m.check, m.epoch
 	m.mu.Unlock()
-	if valid {
+	if valid && !check {
 		return pos, epoch, nil
 	}
-	off, _, ok, err := m.s.committed(ctx, m.opts.Group)
-	if err != nil {
-		return 0, 0, err
-	}
-	if !ok {
-		b, err := m.s.bounds(ctx)
+	var b consumer.PartitionOffsets
+	haveBounds := false
+	if !valid {
+		off, _, ok, err := m.s.committed(ctx, m.opts.Group)
 		if err != nil {
 			return 0, 0, err
 		}
-		off = b.End
-		if m.opts.Reset == consumer.ResetEarliest {
-			off = b.Beginning
+		if ok {
+			pos, check = off, true
+		} else {
+			if b, err = m.s.bounds(ctx); err != nil {
+				return 0, 0, err
+			}
+			haveBounds = true
+			to, ok := m.opts.Reset.Apply(b)
+			if !ok {
+				return 0, 0, consumer.OutOfRangeError(m.s.opts.Topic, 0, -1, b)
+			}
+			pos = to
+		}
+	}
+	var reset *consumer.ResetEvent
+	if check {
+		if !haveBounds {
+			var err error
+			if b, err = m.s.bounds(ctx); err != nil {
+				return 0, 0, err
+			}
+		}
+		if !b.InRange(pos) {
+			to, ok := m.opts.Reset.Apply(b)
+			if !ok {
+				return 0, 0, consumer.OutOfRangeError(m.s.opts.Topic, 0, pos, b)
+			}
+			reset = &consumer.ResetEvent{Topic: m.s.opts.Topic, From: pos, To: to, Policy: m.opts.Reset, Range: b}
+			pos = to
 		}
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.epoch != epoch {
+		m.mu.Unlock()
 		return 0, 0, errMoved
 	}
-	m.pos, m.posValid = off, true
-	return off, epoch, nil
+	m.pos, m.posValid, m.check = pos, true, false
+	m.mu.Unlock()
+	if reset != nil && m.opts.OnReset != nil {
+		m.opts.OnReset(*reset)
+	}
+	return pos, epoch, nil
 }
 
 // errMoved: the position moved while a read used it; the read starts
@@ -210,7 +243,7 @@ func (m *member) Fetch(ctx context.Context, max int) ([]consumer.Record, error) 
 		case err == errMoved:
 			continue
 		case err != nil:
-			if ctx.Err() != nil {
+			if ctx.Err() != nil && !errors.Is(err, consumer.ErrOffsetOutOfRange) {
 				return nil, nil
 			}
 			return nil, err
@@ -249,14 +282,14 @@ type row struct {
 // read runs one query and advances the position past the rows returned.
 // stuck reports a gap that holds back rows after it.
 func (m *member) read(ctx context.Context, max int) (recs []consumer.Record, stuck bool, err error) {
-	pos, epoch, err := m.position(ctx)
-	if err != nil {
-		return nil, false, err
-	}
 	qctx := ctx
 	if ctx.Err() != nil {
-		// A read that must not wait still gets one query.
+		// A read that must not wait still gets its queries.
 		qctx = context.WithoutCancel(ctx)
+	}
+	pos, epoch, err := m.position(qctx)
+	if err != nil {
+		return nil, false, err
 	}
 	rows, err := m.s.db.QueryContext(qctx, m.s.q.fetch, pos, max)
 	if err != nil {
@@ -393,6 +426,7 @@ func (m *member) Seek(ctx context.Context, offsets []consumer.TopicPartitionOffs
 		return fmt.Errorf("%s[0]: %w", m.s.opts.Topic, consumer.ErrNotAssigned)
 	}
 	target := offsets[len(offsets)-1].Offset
+	check := target >= 0 // an offset from the client: checked at the next read
 	if target < 0 {
 		b, err := m.s.bounds(ctx)
 		if err != nil {
@@ -405,7 +439,7 @@ func (m *member) Seek(ctx context.Context, offsets []consumer.TopicPartitionOffs
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.pos, m.posValid = target, true
+	m.pos, m.posValid, m.check = target, true, check
 	m.gap = gapState{settled: -1}
 	m.epoch++
 	return nil

@@ -70,13 +70,14 @@ type Source struct {
 }
 
 var (
-	_ consumer.Source   = (*Source)(nil)
-	_ consumer.Notifier = (*Source)(nil)
+	_ consumer.Source      = (*Source)(nil)
+	_ consumer.Notifier    = (*Source)(nil)
+	_ consumer.GroupOwners = (*Source)(nil)
 )
 
 // queries are the statements, built once for the table names and dialect.
 type queries struct {
-	fetch, bounds, maxID, committed, commit string
+	fetch, bounds, maxID, committed, commit, claim string
 }
 
 // New creates the events table (Rasa's DDL) and the offsets table if
@@ -138,6 +139,10 @@ func buildQueries(o Options) queries {
 			"ON CONFLICT (group_id, topic, partition) DO UPDATE SET committed_offset = excluded.committed_offset, metadata = excluded.metadata, updated_at = excluded.updated_at",
 			o.OffsetsTable, p(1), p(2), p(3), p(4), p(5), p(6)),
 	}
+	// A group's owner is a row beside its offsets: topic "", partition
+	// -1, the client in metadata. The first claim wins.
+	q.claim = fmt.Sprintf("INSERT INTO %s (group_id, topic, partition, committed_offset, metadata, updated_at) VALUES (%s, '', -1, 0, %s, %s) ON CONFLICT (group_id, topic, partition) DO NOTHING",
+		o.OffsetsTable, p(1), p(2), p(3))
 	if o.Dialect == sqldb.Postgres {
 		// The snapshot's bounds come with the rows (the same snapshot):
 		// they tell when a gap in the ids can no longer be filled.
@@ -165,6 +170,9 @@ func createOffsetsTable(ctx context.Context, db *sql.DB, d sqldb.Dialect, table 
 
 // DefaultTopic returns the table's topic name.
 func (s *Source) DefaultTopic() string { return s.opts.Topic }
+
+// Topics returns the table's topic.
+func (s *Source) Topics(ctx context.Context) ([]string, error) { return []string{s.opts.Topic}, nil }
 
 // Partitions returns [0] for the table's topic.
 func (s *Source) Partitions(ctx context.Context, topic string) ([]int32, error) {
@@ -293,6 +301,20 @@ func (s *Source) committed(ctx context.Context, group string) (off int64, meta s
 		return 0, "", false, fmt.Errorf("sql consumer source: read committed offset: %w", err)
 	}
 	return off, meta, true, nil
+}
+
+// ClaimGroup implements consumer.GroupOwners: the group's owner is
+// recorded beside its offsets, the first client to claim it.
+func (s *Source) ClaimGroup(ctx context.Context, group, client string) (string, error) {
+	if _, err := s.db.ExecContext(ctx, s.q.claim, group, client, time.Now().UnixMilli()); err != nil {
+		return "", fmt.Errorf("sql consumer source: record the owner of group %q: %w", group, err)
+	}
+	var owner string
+	err := s.db.QueryRowContext(ctx, s.q.committed, group, "", -1).Scan(new(int64), &owner)
+	if err != nil {
+		return "", fmt.Errorf("sql consumer source: read the owner of group %q: %w", group, err)
+	}
+	return owner, nil
 }
 
 // commit stores a group's committed offset.
