@@ -8,6 +8,7 @@ them, unless PARLEY_REQUIRE_SERVICES=1.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import signal
@@ -26,6 +27,13 @@ os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "internal" / "fixtures" / "data" / "events.ndjson"
+
+
+async def save(store, tracker) -> None:
+    """TrackerStore.save: a coroutine since Rasa 3.5, a function before."""
+    result = store.save(tracker)
+    if inspect.isawaitable(result):
+        await result
 
 
 def wait_for(what: str, cond: Callable[[], bool], timeout: float = 60.0, every: float = 0.05):

@@ -9,7 +9,7 @@ import json
 import uuid
 from collections import defaultdict
 
-from conftest import fixture_events, service_env, sqlite_rows
+from conftest import fixture_events, save, service_env, sqlite_rows
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import InMemoryTrackerStore
 from rasa.shared.core.domain import Domain
@@ -36,7 +36,7 @@ def publish_through_rasa(endpoints_path) -> list:
         store = InMemoryTrackerStore(Domain.empty(), event_broker=broker)
         for sender, evs in fixture_events().items():
             events = [Event.from_parameters(dict(e)) for e in evs]
-            await store.save(DialogueStateTracker.from_events(sender, events, slots=[]))
+            await save(store, DialogueStateTracker.from_events(sender, events, slots=[]))
         await broker.close()  # Kafka: flushes the producer
 
     asyncio.run(run())

@@ -10,7 +10,7 @@ import os
 import signal
 from collections import Counter, defaultdict
 
-from conftest import SQLITE_BROKER, sqlite_rows, wait_for
+from conftest import SQLITE_BROKER, save, sqlite_rows, wait_for
 from rasa.core.tracker_store import InMemoryTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, UserUttered
@@ -55,7 +55,7 @@ def test_parley_down_and_up_while_rasa_publishes(parley_factory, tmp_path, capsy
                     ev.timestamp = round(ts[0], 3)
                     tracker.update(ev)
                     expected[sender].append((ev.type_name, turn))
-                await store.save(tracker)
+                await save(store, tracker)
 
     async def run():
         broker = ParleyEventBroker(cfg)

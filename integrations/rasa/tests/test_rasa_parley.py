@@ -10,7 +10,7 @@ import os
 import stat
 
 import pytest
-from conftest import SQLITE_BROKER, fixture_events, sqlite_rows, wait_for
+from conftest import SQLITE_BROKER, fixture_events, save, sqlite_rows, wait_for
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.brokers.sql import SQLEventBroker
 from rasa.core.exporter import Exporter
@@ -65,9 +65,9 @@ async def save_all(store) -> None:
     for sender, events in trackers():
         half = len(events) // 2
         tracker = DialogueStateTracker.from_events(sender, events[:half], slots=[])
-        await store.save(tracker)
+        await save(store, tracker)
         tracker = DialogueStateTracker.from_events(sender, events, slots=[])
-        await store.save(tracker)
+        await save(store, tracker)
 
 
 @pytest.mark.parametrize("store_kind", ["in_memory", "sql"])
