@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional
 from urllib.parse import urlsplit
 
@@ -29,7 +29,7 @@ class Config:
     # parley's base URL; events go to {url}/events.
     url: str = "http://localhost:5005"
     # parley's --auth-token, sent as "Authorization: Bearer <token>".
-    token: Optional[str] = None
+    token: Optional[str] = field(default=None, repr=False)
     # Seconds one HTTP request to parley may take.
     timeout: float = 10.0
     # Events per POST /events, at most.
@@ -79,6 +79,8 @@ class Config:
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             _fail("url", self.url, "is not an http:// or https:// URL of parley serve")
+        if parts.username or parts.password:
+            _fail("url", "(with a user or password)", "must not hold credentials; use token")
         if self.token is not None and "${" in self.token:
             _fail(
                 "token",

@@ -255,11 +255,13 @@ def test_bad_config_names_the_key(caplog):
         ({"timeout": -1}, "timeout"),
         ({"buffer_max_bytes": "12 parsecs"}, "buffer_max_bytes"),
         ({"token": "${PARLEY_TOKEN}"}, "token"),
+        ({"url": "http://user:pw@localhost:5005"}, "url"),
     ]:
         with pytest.raises(ValueError, match=rf"event_broker\.{key}:"):
             Config.from_mapping(values)
     c = Config.from_mapping({"buffer_max_bytes": "64MiB", "linger": "0.5", "batch_size": "20"})
     assert (c.buffer_max_bytes, c.linger, c.batch_size) == (64 << 20, 0.5, 20)
+    assert "s3cr3t" not in repr(Config(token="s3cr3t"))  # noqa: S106
     Config.from_mapping({"batch_szie": 5})
     assert "event_broker.batch_szie is not a setting" in caplog.text
 
@@ -268,7 +270,11 @@ def test_two_processes_get_two_buffers(tmp_path):
     a = DiskBuffer(str(tmp_path), 1000)
     b = DiskBuffer(str(tmp_path), 1000)
     assert a.path != b.path
-    assert stat.S_IMODE(os.stat(a.path).st_mode) == 0o600
+    a.put([(1, "k", b'{"event": "x"}')])  # journal files exist now
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert "buffer-0.sqlite-wal" in files
+    for name in files:  # conversation data: for Rasa's user only
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o600, name
     a.close()
     c = DiskBuffer(str(tmp_path), 1000)  # a restarted process takes a's
     assert c.path == a.path
