@@ -47,6 +47,11 @@ class ParleyEventBroker(EventBroker):
         event_loop: Optional[asyncio.AbstractEventLoop] = None,
     ) -> ParleyEventBroker:
         """Creates the broker from endpoints.yml's event_broker section."""
+        for key in ("headers", "basic_auth", "params"):
+            if getattr(broker_config, key, None):
+                logger.warning(
+                    "event_broker.%s is not a setting of ParleyEventBroker; ignored", key
+                )
         values: Dict[str, Any] = dict(broker_config.kwargs)
         values["url"] = broker_config.url
         values["token"] = broker_config.token
