@@ -239,6 +239,8 @@ class Sender:
         self._store(self._take_all())
 
     def _store(self, rows: List[Row]) -> None:
+        if self._closed and threading.current_thread() is self._thread:
+            return  # close() gave up on this thread and kept its rows itself
         try:
             self.disk.put(rows)
         except (sqlite3.Error, OSError) as e:
