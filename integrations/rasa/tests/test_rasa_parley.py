@@ -158,3 +158,45 @@ def test_rasa_export_through_the_broker(parley_factory, tmp_path, monkeypatch):
         return json.dumps({"sender_id": ev.pop("sender_id"), **ev})
 
     assert sqlite_rows(got_path) == [(s, sender_first(d)) for s, d in want]
+
+
+def test_events_rasa_3_6_does_not_know_pass_unchanged(parley_factory, tmp_path):
+    """Rasa Pro's newer events (flows, the dialogue stack) are dicts like
+    any other: they arrive as json.dumps wrote them."""
+    parley = parley_factory(SQLITE_BROKER)
+    events = [
+        {
+            "sender_id": "pro",
+            "event": "flow_started",
+            "timestamp": 1.25,
+            "metadata": {},
+            "flow_id": "transfer_money",
+        },
+        {
+            "sender_id": "pro",
+            "event": "stack",
+            "timestamp": 1.5,
+            "metadata": {},
+            "update": '[{"op": "add", "path": "/0", "value": {"type": "flow", "frame_id": "X"}}]',
+        },
+        {
+            "sender_id": "pro",
+            "event": "flow_completed",
+            "timestamp": 2.0,
+            "metadata": {},
+            "flow_id": "transfer_money",
+            "step_id": "END",
+            "extra": [1e-05, None, "é"],
+        },
+    ]
+
+    async def run():
+        broker = ParleyEventBroker(url=parley.url, buffer_dir=str(tmp_path / "buf"))
+        for ev in events:
+            broker.publish(ev)
+        await broker.close()
+
+    asyncio.run(run())
+    db = parley.workdir / "events.db"
+    wait_for("parley to store the events", lambda: len(sqlite_rows(db)) >= len(events))
+    assert sqlite_rows(db) == [("pro", json.dumps(ev)) for ev in events]
