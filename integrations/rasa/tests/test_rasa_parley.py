@@ -151,7 +151,7 @@ def test_rasa_export_through_the_broker(parley_factory, tmp_path, monkeypatch):
     want = sqlite_rows(tmp_path / "rasa-events.db")
     got_path = parley.workdir / "events.db"
     wait_for("parley to write every event", lambda: len(sqlite_rows(got_path)) >= len(want))
-    assert want[0][1].endswith(f'"sender_id": "{want[0][0]}"}}')
+    assert all(list(json.loads(d))[-1] == "sender_id" for _, d in want)  # rasa export's order
 
     def sender_first(data):
         ev = json.loads(data)
