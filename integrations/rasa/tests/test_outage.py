@@ -125,9 +125,9 @@ def test_parley_down_and_up_while_rasa_publishes(parley_factory, tmp_path, capsy
         assert got[sender] == want[sender], f"{sender}: order differs"
     with capsys.disabled():
         print(
-            f"\n  outage test: {total} events, {len(rows)} rows, {dups} duplicates "
-            f"({stats.get('resent', 0)} events resent by the plugin after a lost answer; "
-            f"the rest redelivered by parley to its SQL broker); broker stats {stats}"
+            f"\n  outage test: {total} events, {len(rows)} rows, {dups} duplicates; the plugin "
+            f"resent {stats.get('resent', 0)} events after a lost answer (the other duplicates "
+            f"are parley's at-least-once delivery to its SQL broker); broker stats {stats}"
         )
     if STRICT_ONCE:
         assert dups == 0, f"{dups} events arrived more than once"
