@@ -48,4 +48,4 @@ if [[ -z ${PARLEY_BIN:-} ]]; then
 	export PARLEY_BIN
 fi
 "$venv/bin/python" -c "import rasa.version as v; print('other-rasa: Rasa', v.__version__)" >&2
-cd "$here" && "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"
+cd "$here" && "$venv/bin/python" -m pytest -q -rs -p no:cacheprovider "$@"

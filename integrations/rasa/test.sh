@@ -46,4 +46,4 @@ if [[ -z ${PARLEY_BIN:-} ]]; then
 fi
 
 log "pytest"
-cd "$here" && "$py" -m pytest -q -p no:cacheprovider "$@"
+cd "$here" && "$py" -m pytest -q -rs -p no:cacheprovider "$@"
