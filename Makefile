@@ -3,7 +3,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: test vet integration browser screenshots fault powercut services bench fuzz fuzz-list build client-compat
+.PHONY: test vet integration browser screenshots fault powercut services bench fuzz fuzz-list build client-compat rasa-plugin rasa-e2e
 
 build:
 	$(GO) build -o bin/parley ./cmd/parley
@@ -57,6 +57,16 @@ services:
 # npm, pinned, cached outside the clone) driven against parley serve.
 client-compat:
 	scripts/client-compat.sh
+
+# parley_rasa (integrations/rasa): ruff and pytest in a Rasa 3.6.21 venv,
+# against a real parley serve (and Kafka when the services are up).
+rasa-plugin:
+	integrations/rasa/test.sh
+
+# A trained Rasa 3.6.21 bot end to end through parley_rasa and through
+# Rasa's own Kafka broker (full Rasa from PyPI under python3.10; Kafka up).
+rasa-e2e:
+	integrations/rasa/examples/e2e.sh
 
 # Every fuzz target of the repository (found, not listed, so a new one is
 # never left out), FUZZTIME each. Not part of .ci/run.
