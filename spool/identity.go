@@ -21,8 +21,9 @@ import (
 const identityFile = "identity"
 
 // loadIdentity reads the spool's identity, creating it if the directory
-// has none.
-func loadIdentity(fsys fileSystem, dir string, sync bool) (string, error) {
+// has none. The new file is fsynced whatever the spool's fsync policy: it
+// is written once, and a power cut must not leave it renamed but empty.
+func loadIdentity(fsys fileSystem, dir string) (string, error) {
 	path := filepath.Join(dir, identityFile)
 	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 	switch {
@@ -43,7 +44,7 @@ func loadIdentity(fsys fileSystem, dir string, sync bool) (string, error) {
 			return "", err
 		}
 		id := hex.EncodeToString(b[:])
-		if err := writeFileAtomic(fsys, path, []byte(id+"\n"), sync); err != nil {
+		if err := writeFileAtomic(fsys, path, []byte(id+"\n"), true); err != nil {
 			return "", fmt.Errorf("write %s: %w", path, err)
 		}
 		return id, nil

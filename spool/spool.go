@@ -139,7 +139,7 @@ func Open(ctx context.Context, cfg Config, brokers []broker.Named, opts ...Optio
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if s.id, err = loadIdentity(s.fsys, s.dir, cfg.Fsync != FsyncNever); err != nil {
+	if s.id, err = loadIdentity(s.fsys, s.dir); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
 	saved, cursorErr := readCursorFile(s.fsys, s.dir)
