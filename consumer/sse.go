@@ -118,6 +118,11 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 			if _, err := w.Write(buf); err != nil {
 				return err
 			}
+			// At once: a client waiting for new records learns now where
+			// it reads from.
+			if err := rcon.Flush(); err != nil {
+				return err
+			}
 		}
 		if len(recs) == 0 {
 			if time.Since(lastWrite) >= h.cfg.Heartbeat {

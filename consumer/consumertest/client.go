@@ -296,6 +296,20 @@ func (s *Stream) Next() (Event, bool) {
 	return ev, false
 }
 
+// WaitComment reads until a comment line starting with prefix (false at
+// the end of the stream or after Wait). Events read meanwhile are dropped.
+func (s *Stream) WaitComment(prefix string) bool {
+	timer := time.AfterFunc(s.Wait, s.cancel)
+	defer timer.Stop()
+	for s.sc.Scan() {
+		if line := s.sc.Text(); strings.HasPrefix(line, prefix) {
+			s.Comments = append(s.Comments, line)
+			return true
+		}
+	}
+	return false
+}
+
 // Close drops the connection.
 func (s *Stream) Close() {
 	s.cancel()
