@@ -2,8 +2,9 @@
 never reaches the plugin, the plugin sends the batch again with the same
 Idempotency-Key, and parley holds the events once.
 
-Skipped, saying so, while parley's POST /events does not honour the key
-(it then answers a repeated key without Idempotent-Replayed)."""
+parley's POST /events must honour the key: a repeated key is answered with
+the first outcome and Idempotent-Replayed (a parley that ignores the key
+fails here rather than skipping)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-import pytest
 from conftest import SQLITE_BROKER, sqlite_rows, wait_for
 
 from parley_rasa import Config, ParleyEventBroker
@@ -34,12 +34,15 @@ def post(url, body, key):
 
 
 def require_idempotency(parley):
+    """parley answers a repeated key with Idempotent-Replayed."""
     body = b'{"sender_id": "probe", "event": "action", "timestamp": 1.5, "name": "x"}\n'
     key = "probe-" + uuid.uuid4().hex
     post(parley.url, body, key)
     _, headers = post(parley.url, body, key)
-    if headers.get("Idempotent-Replayed") is None:
-        pytest.skip("parley's POST /events does not honour Idempotency-Key yet")
+    assert headers.get("Idempotent-Replayed") is not None, (
+        "parley answered a repeated Idempotency-Key without Idempotent-Replayed: "
+        "POST /events does not honour the key"
+    )
 
 
 class LosingProxy:
