@@ -183,7 +183,7 @@ func openGateway(ctx context.Context, ep *config.Endpoints, o GatewayOptions, sp
 	var ingestPub, convPub Publisher = g.Spool, g.Spool
 	if !o.NoUI {
 		live = ui.NewLive(0)
-		ingestPub, convPub = liveIngest{IdempotentPublisher: g.Spool, live: live, source: "events"}, live.Tap(g.Spool, "conversations")
+		ingestPub, convPub = newLiveIngest(live, g.Spool, "events"), live.Tap(g.Spool, "conversations")
 	}
 	var conv http.Handler
 	if err = step(stepConversations); err == nil {
